@@ -1,0 +1,63 @@
+"""Server settings, read from ``GENOME_*`` environment variables once, at the edges (CLI, ``create_app``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything a Genome server can be configured with. Each field is the variable ``GENOME_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GENOME_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.genome"),
+        description="Folder for the embedded defaults: the SQLite database and the local artifact folder.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database, e.g. postgresql+psycopg://user:pw@host/db. "
+        "Default: SQLite at GENOME_HOME/genome.db.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="fsspec URL where model artifacts are kept, e.g. s3://bucket/prefix. "
+        "Default: the folder GENOME_HOME/artifacts.",
+    )
+    artifact_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON object of fsspec options for the artifact root, e.g. {"endpoint_url": "http://..."}.',
+    )
+    host: str = Field(default="127.0.0.1", description="Address `genome serve` binds to.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `genome serve` listens on.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted (model uploads included); larger ones get 413.",
+    )
+    page_size_max: int = Field(default=500, gt=0, description="Largest page a list or search request may ask for.")
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("artifact_options", mode="before")
+    @classmethod
+    def _parse_options(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'genome.db'}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or str(self.home / "artifacts")

@@ -1,0 +1,110 @@
+"""The errors Genome raises, on the server and in the SDK alike.
+
+    GenomeError
+    ├── InvalidInput (400, also a ValueError)
+    │   └── PayloadTooLarge (413)
+    ├── Unauthenticated (401)
+    ├── PermissionDenied (403)
+    ├── NotFound (404, also a LookupError)
+    ├── Conflict (409)
+    ├── ArtifactCorrupt (500 on the server: stored bytes no longer match their checksum)
+    ├── InvalidSetting (a configuration value is unusable, also a ValueError)
+    └── NotFitted (an estimator or explainer used before it was prepared, also an AttributeError)
+
+Every error carries the HTTP ``status`` it maps to and an optional ``field`` naming the input at fault. The server
+turns any of them into ``{"error": {"status", "message", "field"}}`` and the SDK rebuilds the same class from that
+envelope, so ``except NotFound`` works on both sides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArtifactCorrupt",
+    "Conflict",
+    "GenomeError",
+    "InvalidInput",
+    "InvalidSetting",
+    "NotFitted",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "Unauthenticated",
+    "error_from_envelope",
+]
+
+
+class GenomeError(Exception):
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_envelope(self) -> dict[str, Any]:
+        return {
+            "error": {"status": self.status, "type": type(self).__name__, "message": self.message, "field": self.field}
+        }
+
+
+class InvalidInput(GenomeError, ValueError):
+    status = 400
+
+
+class PayloadTooLarge(InvalidInput):
+    status = 413
+
+
+class Unauthenticated(GenomeError):
+    status = 401
+
+
+class PermissionDenied(GenomeError):
+    status = 403
+
+
+class NotFound(GenomeError, LookupError):
+    status = 404
+
+
+class Conflict(GenomeError):
+    status = 409
+
+
+class ArtifactCorrupt(GenomeError):
+    status = 500
+
+
+class InvalidSetting(GenomeError, ValueError):
+    status = 500
+
+
+class NotFitted(GenomeError, AttributeError):
+    status = 400
+
+
+_BY_NAME: dict[str, type[GenomeError]] = {
+    cls.__name__: cls
+    for cls in (InvalidInput, PayloadTooLarge, Unauthenticated, PermissionDenied, NotFound, Conflict, ArtifactCorrupt)
+}
+_BY_STATUS: dict[int, type[GenomeError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+}
+
+
+def error_from_envelope(status: int, body: Any) -> GenomeError:
+    """Rebuild the error a server sent, from its status and JSON body."""
+    detail = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(detail, dict):
+        detail = {"message": f"HTTP {status}: {str(body)[:500]}"}
+    cls = _BY_NAME.get(str(detail.get("type")))
+    if cls is None:
+        cls = _BY_STATUS.get(status, InvalidInput if 400 <= status < 500 else GenomeError)
+    return cls(str(detail.get("message") or f"HTTP {status}"), field=detail.get("field"))

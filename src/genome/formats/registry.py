@@ -1,0 +1,163 @@
+"""Model serializers: each framework's own format where it has one, cloudpickle for everything else.
+
+A format is picked by the first entry of ``default_formats()`` whose ``matches`` accepts the model, so a new
+framework (Spark ML, say) plugs in by adding one ``ModelFormat`` ahead of the cloudpickle fallback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import cloudpickle
+
+from genome.errors import InvalidInput
+
+__all__ = ["ModelFormat", "class_path", "default_formats", "format_for", "format_named", "module_root"]
+
+
+class ModelFormat(Protocol):
+    name: str
+
+    def matches(self, model: Any) -> bool: ...
+
+    def dump(self, model: Any, folder: Path) -> str:
+        """Write the model into ``folder`` and return the file name it used."""
+        ...
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any: ...
+
+
+def module_root(obj: Any) -> str:
+    return type(obj).__module__.partition(".")[0]
+
+
+def _mro_roots(obj: Any) -> set[str]:
+    return {cls.__module__.partition(".")[0] for cls in type(obj).__mro__}
+
+
+def class_path(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _import_class(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _require(module: str, extra: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"loading this model needs {module}: pip install 'genome[{extra}]'") from exc
+
+
+class _Keras:
+    """Keras 3 native ``.keras`` archives (the torch backend is the one installed with Genome)."""
+
+    name = "keras"
+
+    def matches(self, model: Any) -> bool:
+        return "keras" in _mro_roots(model) and hasattr(model, "save") and hasattr(model, "layers")
+
+    def dump(self, model: Any, folder: Path) -> str:
+        model.save(folder / "model.keras")
+        return "model.keras"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        # Keras picks its backend once, at import; models saved from the torch backend load on it.
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        keras = _require("keras", "keras")
+        return keras.saving.load_model(folder / file_name)
+
+
+class _Torch:
+    """``torch.save`` of the whole module; cloudpickle carries classes defined in a training script."""
+
+    name = "torch"
+
+    def matches(self, model: Any) -> bool:
+        return any(cls.__module__ == "torch.nn.modules.module" for cls in type(model).__mro__)
+
+    def dump(self, model: Any, folder: Path) -> str:
+        import torch
+
+        torch.save(model, folder / "model.pt", pickle_module=cloudpickle)
+        return "model.pt"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        torch = _require("torch", "torch")
+        return torch.load(folder / file_name, map_location="cpu", weights_only=False)
+
+
+class _XGBoost:
+    """XGBoost's own JSON model format, for boosters and their scikit-learn wrappers."""
+
+    name = "xgboost-json"
+
+    def matches(self, model: Any) -> bool:
+        return module_root(model) == "xgboost" and hasattr(model, "save_model")
+
+    def dump(self, model: Any, folder: Path) -> str:
+        model.save_model(folder / "model.json")
+        return "model.json"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        _require("xgboost", "xgboost")
+        model = _import_class(model_class)()
+        model.load_model(folder / file_name)
+        return model
+
+
+class _LightGBMBooster:
+    """LightGBM's text format for a raw ``Booster``; its scikit-learn wrappers are pickled, as LightGBM advises."""
+
+    name = "lightgbm-text"
+
+    def matches(self, model: Any) -> bool:
+        return class_path(model) == "lightgbm.basic.Booster"
+
+    def dump(self, model: Any, folder: Path) -> str:
+        model.save_model(str(folder / "model.txt"))
+        return "model.txt"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        lightgbm = _require("lightgbm", "lightgbm")
+        return lightgbm.Booster(model_file=str(folder / file_name))
+
+
+class _CloudPickle:
+    """Anything picklable: scikit-learn estimators and pipelines, functions defined in ``__main__``."""
+
+    name = "cloudpickle"
+
+    def matches(self, model: Any) -> bool:
+        return True
+
+    def dump(self, model: Any, folder: Path) -> str:
+        with open(folder / "model.pkl", "wb") as file:
+            cloudpickle.dump(model, file, protocol=5)
+        return "model.pkl"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        with open(folder / file_name, "rb") as file:
+            return cloudpickle.load(file)
+
+
+def default_formats() -> list[ModelFormat]:
+    return [_Keras(), _Torch(), _XGBoost(), _LightGBMBooster(), _CloudPickle()]
+
+
+def format_for(model: Any, formats: list[ModelFormat] | None = None) -> ModelFormat:
+    return next(fmt for fmt in formats or default_formats() if fmt.matches(model))
+
+
+def format_named(name: str, formats: list[ModelFormat] | None = None) -> ModelFormat:
+    known = formats or default_formats()
+    for fmt in known:
+        if fmt.name == name:
+            return fmt
+    names = ", ".join(fmt.name for fmt in known)
+    raise InvalidInput(f"model format {name!r} is unknown; known formats: {names}", field="artifact")

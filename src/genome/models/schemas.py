@@ -1,0 +1,162 @@
+"""Wire schemas of the Model Store: what clients send and what they get back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "ALIAS_PATTERN",
+    "ArtifactRead",
+    "Condition",
+    "LegacySearch",
+    "ModelCode",
+    "ModelVersionCreate",
+    "ModelVersionPage",
+    "ModelVersionRead",
+    "ModelVersionSearch",
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s.][^\s]*$")]
+TagValue = Annotated[str, StringConstraints(max_length=2000)]
+Framework = Literal["sklearn", "xgboost", "lightgbm", "pytorch", "keras", "tensorflow", "spark", "custom"]
+Modality = Literal["tabular", "image", "text"]
+PredictionType = Literal["classification", "regression"]
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+Alias = Annotated[str, StringConstraints(pattern=ALIAS_PATTERN)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelCode(_Wire):
+    ref: Label
+    refType: Label = "image"
+
+
+class ModelVersionCreate(_Wire):
+    """The metadata sent with a model artifact (the seed's meta dict)."""
+
+    application: Label
+    canonicalName: Name
+    versionName: Label | None = None
+    pipelineName: Name | None = None
+    pipelineRunId: Label | None = None
+    pipelineStage: Label | None = None
+    framework: Framework | None = Field(default=None, description="Default: read from the artifact.")
+    inputModality: Modality | None = Field(default=None, description="Default: the estimator's modality.")
+    predictionType: PredictionType | None = Field(default=None, description="Default: read from the estimator.")
+    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    code: ModelCode | None = None
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    aliases: list[Alias] = Field(default_factory=list, description="Aliases to point at this version at once.")
+    metrics: dict[Label, float] = Field(default_factory=dict)
+    artifactTime: int | None = Field(default=None, ge=0, description="When the model was trained, ms since epoch.")
+
+
+class ArtifactRead(BaseModel):
+    ref: str
+    sha256: str
+    size: int
+    format: str
+
+
+class ModelVersionRead(BaseModel):
+    id: str
+    application: str
+    canonicalName: str
+    versionNumber: int
+    versionName: str | None
+    pipelineName: str | None
+    pipelineRunId: str | None
+    pipelineStage: str | None
+    framework: str
+    inputModality: str
+    predictionType: str | None
+    description: str | None
+    code: dict[str, Any] | None
+    parameters: dict[str, Any]
+    artifact: ArtifactRead
+    tags: dict[str, str]
+    aliases: list[str]
+    metrics: dict[str, Any]
+    featureImportance: dict[str, Any] | None
+    created: int
+    artifactTime: int
+    createdBy: str | None
+
+
+class ModelVersionPage(BaseModel):
+    items: list[ModelVersionRead]
+    nextCursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+Op = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "prefix", "exists"]
+Scalar = str | int | float | bool
+
+
+class Condition(_Wire):
+    """One test on one field: ``{"field": "tags.team", "op": "eq", "value": "search"}``."""
+
+    field: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    op: Op = "eq"
+    value: Scalar | list[Scalar] | None = None
+
+
+class And(_Wire):
+    and_: list[Filter] = Field(alias="and", min_length=1)
+
+
+class Or(_Wire):
+    or_: list[Filter] = Field(alias="or", min_length=1)
+
+
+class Not(_Wire):
+    not_: Filter = Field(alias="not")
+
+
+Filter = Condition | And | Or | Not
+
+
+class ModelVersionSearch(_Wire):
+    """A search: a filter tree, free-text keywords, one sort key and a cursor."""
+
+    filter: Filter | None = None
+    keyword: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Words that must all appear in the names (case-insensitive)."
+    )
+    sort: Literal[
+        "created",
+        "-created",
+        "versionNumber",
+        "-versionNumber",
+        "canonicalName",
+        "-canonicalName",
+        "application",
+        "-application",
+        "artifactTime",
+        "-artifactTime",
+    ] = "-created"
+    limit: int = Field(default=50, ge=1, description="Page size, at most GENOME_PAGE_SIZE_MAX.")
+    cursor: str | None = None
+
+
+class LegacySearch(BaseModel):
+    """The original ``POST /modelstore/search`` body: field equalities plus paging."""
+
+    model_config = ConfigDict(extra="allow")
+
+    keyword: str | None = None
+    sort: str = "-created"
+    limit: int = Field(default=50, ge=1)
+    cursor: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+And.model_rebuild()
+Or.model_rebuild()
+Not.model_rebuild()

@@ -1,0 +1,203 @@
+"""Model version search: a filter tree compiled to SQL, keyword matching and keyset (cursor) paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+
+from genome.errors import InvalidInput
+from genome.models.schemas import And, Condition, Filter, LegacySearch, ModelVersionSearch, Not, Or
+from genome.store.tables import ModelAlias, ModelTag, ModelVersion
+
+__all__ = ["FIELDS", "build_query", "decode_cursor", "encode_cursor", "from_legacy", "from_params"]
+
+V = ModelVersion
+FIELDS: dict[str, Any] = {
+    "id": V.id,
+    "application": V.application,
+    "canonicalName": V.canonical_name,
+    "versionNumber": V.version_number,
+    "versionName": V.version_name,
+    "pipelineName": V.pipeline_name,
+    "pipelineRunId": V.pipeline_run_id,
+    "pipelineStage": V.pipeline_stage,
+    "framework": V.framework,
+    "inputModality": V.input_modality,
+    "predictionType": V.prediction_type,
+    "created": V.created,
+    "artifactTime": V.artifact_time,
+    "createdBy": V.created_by,
+}
+_NUMERIC = {"versionNumber", "created", "artifactTime"}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _check_value(condition: Condition, numeric: bool) -> Any:
+    value, where = condition.value, f"filter field {condition.field!r}"
+    if condition.op == "exists":
+        if not isinstance(value, bool) and value is not None:
+            raise InvalidInput(f"{where}: op 'exists' takes true, false or no value", field="filter.value")
+        return value is not False
+    if condition.op == "in":
+        if not isinstance(value, list) or not value:
+            raise InvalidInput(f"{where}: op 'in' needs a non-empty list", field="filter.value")
+        items = value
+    else:
+        if value is None or isinstance(value, list):
+            raise InvalidInput(f"{where}: op {condition.op!r} needs one value", field="filter.value")
+        items = [value]
+    for item in items:
+        wrong = (isinstance(item, bool) or not isinstance(item, int | float)) if numeric else not isinstance(item, str)
+        if wrong:
+            kind = "a number (ms since epoch for times)" if numeric else "a string"
+            raise InvalidInput(f"{where} compares with {kind}; got {item!r}", field="filter.value")
+    return value
+
+
+def _compare(column: Any, condition: Condition, value: Any) -> ColumnElement[bool]:
+    match condition.op:
+        case "eq":
+            return column == value
+        case "ne":
+            return or_(column != value, column.is_(None))
+        case "lt":
+            return column < value
+        case "lte":
+            return column <= value
+        case "gt":
+            return column > value
+        case "gte":
+            return column >= value
+        case "in":
+            return column.in_(value)
+        case "contains":
+            return column.ilike(f"%{_like_escape(value)}%", escape="\\")
+        case "prefix":
+            return column.like(f"{_like_escape(value)}%", escape="\\")
+        case _:  # exists
+            return column.is_not(None) if value else column.is_(None)
+
+
+def _condition(condition: Condition) -> ColumnElement[bool]:
+    field = condition.field
+    if field.startswith("tags.") and len(field) > 5:
+        value = _check_value(condition, numeric=False)
+        key = field[5:]
+        if condition.op == "exists":
+            found = V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key))
+            return found if value else not_(found)
+        if condition.op == "ne":
+            return not_(V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key, ModelTag.value == value)))
+        matching = select(ModelTag.version_id).where(ModelTag.key == key, _compare(ModelTag.value, condition, value))
+        return V.id.in_(matching)
+    if field in ("alias", "aliases"):
+        value = _check_value(condition, numeric=False)
+        if condition.op not in ("eq", "in", "exists"):
+            raise InvalidInput("filter field 'alias' supports ops eq, in and exists", field="filter.op")
+        aliased = exists().where(ModelAlias.version_id == V.id)
+        if condition.op == "exists":
+            return aliased if value else not_(aliased)
+        return exists().where(ModelAlias.version_id == V.id, _compare(ModelAlias.alias, condition, value))
+    column = FIELDS.get(field)
+    if column is None:
+        known = ", ".join([*FIELDS, "alias", "tags.<key>"])
+        raise InvalidInput(f"filter field {field!r} is unknown; known fields: {known}", field="filter.field")
+    numeric = field in _NUMERIC
+    if numeric and condition.op in ("contains", "prefix"):
+        raise InvalidInput(f"filter field {field!r} is a number; op {condition.op!r} is for text", field="filter.op")
+    return _compare(column, condition, _check_value(condition, numeric))
+
+
+def _compile(node: Filter) -> ColumnElement[bool]:
+    if isinstance(node, Condition):
+        return _condition(node)
+    if isinstance(node, And):
+        return and_(*(_compile(child) for child in node.and_))
+    if isinstance(node, Or):
+        return or_(*(_compile(child) for child in node.or_))
+    if isinstance(node, Not):
+        return not_(_compile(node.not_))
+    raise InvalidInput("filter node must be a condition or an and/or/not group", field="filter")
+
+
+def encode_cursor(sort: str, value: Any, version_id: str) -> str:
+    raw = json.dumps([sort, value, version_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, version_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+    if cursor_sort != sort or not isinstance(version_id, str):
+        raise InvalidInput(f"cursor was issued for sort {cursor_sort!r}, not {sort!r}", field="cursor")
+    return value, version_id
+
+
+def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None = None) -> Select[Any]:
+    """The SELECT for one page (one row more than the page, to tell whether another follows)."""
+    query = select(V)
+    if visible is not None:
+        query = query.where(visible)
+    if search.filter is not None:
+        query = query.where(_compile(search.filter))
+    for word in (search.keyword or "").lower().split():
+        query = query.where(V.search_text.like(f"%{_like_escape(word)}%", escape="\\"))
+    descending = search.sort.startswith("-")
+    sort_field = search.sort.lstrip("-")
+    column = FIELDS[sort_field]
+    if search.cursor:
+        value, last_id = decode_cursor(search.cursor, search.sort)
+        if descending:
+            query = query.where(or_(column < value, and_(column == value, V.id < last_id)))
+        else:
+            query = query.where(or_(column > value, and_(column == value, V.id > last_id)))
+    order = (column.desc(), V.id.desc()) if descending else (column.asc(), V.id.asc())
+    return query.order_by(*order).limit(search.limit + 1)
+
+
+def _all_of(conditions: list[Filter], **paging: Any) -> ModelVersionSearch:
+    group = And.model_validate({"and": conditions}) if conditions else None
+    return ModelVersionSearch.model_validate({"filter": group, **paging})
+
+
+def from_legacy(body: LegacySearch) -> ModelVersionSearch:
+    """The original search form: every other key is an equality on a model field."""
+    conditions: list[Filter] = []
+    for field, value in (body.model_extra or {}).items():
+        if field not in FIELDS and field != "alias":
+            known = ", ".join([*FIELDS, "alias", "tags", "keyword", "sort", "limit", "cursor"])
+            raise InvalidInput(f"search field {field!r} is unknown; known fields: {known}", field=field)
+        conditions.append(Condition(field=field, op="eq", value=value))
+    conditions += [Condition(field=f"tags.{key}", op="eq", value=value) for key, value in body.tags.items()]
+    return _all_of(conditions, keyword=body.keyword, sort=body.sort, limit=body.limit, cursor=body.cursor)
+
+
+def from_params(
+    params: dict[str, Any], tags: list[str], keyword: str | None, sort: str, limit: int, cursor: str | None
+) -> ModelVersionSearch:
+    """The search a ``GET /models`` query string describes: equalities, tag pairs and a created range."""
+    conditions: list[Filter] = [
+        Condition(field=field, op="eq", value=value)
+        for field, value in params.items()
+        if value is not None and field not in ("createdAfter", "createdBefore")
+    ]
+    if params.get("createdAfter") is not None:
+        conditions.append(Condition(field="created", op="gte", value=params["createdAfter"]))
+    if params.get("createdBefore") is not None:
+        conditions.append(Condition(field="created", op="lt", value=params["createdBefore"]))
+    for pair in tags:
+        key, sep, value = pair.partition(":")
+        if not sep or not key:
+            raise InvalidInput(f"tag {pair!r} must be written key:value", field="tag")
+        conditions.append(Condition(field=f"tags.{key}", op="eq", value=value))
+    return _all_of(conditions, keyword=keyword, sort=sort, limit=limit, cursor=cursor)

@@ -1,0 +1,322 @@
+"""Model Store operations. Each function owns its transaction; routers and the CLI only call these."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import BinaryIO
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from genome.errors import InvalidInput, NotFound
+from genome.formats.bundle import read_manifest
+from genome.models.schemas import (
+    ALIAS_PATTERN,
+    ArtifactRead,
+    ModelVersionCreate,
+    ModelVersionPage,
+    ModelVersionRead,
+    ModelVersionSearch,
+)
+from genome.models.search import FIELDS, build_query, encode_cursor
+from genome.store.artifacts import ArtifactStore
+from genome.store.db import Database
+from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
+
+__all__ = [
+    "create_version",
+    "delete_version",
+    "get_version",
+    "read_artifact",
+    "remove_alias",
+    "resolve_version",
+    "search_versions",
+    "set_alias",
+    "update_tags",
+]
+
+RESERVED_ALIASES = {"latest"}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_read(row: ModelVersion) -> ModelVersionRead:
+    return ModelVersionRead(
+        id=row.id,
+        application=row.application,
+        canonicalName=row.canonical_name,
+        versionNumber=row.version_number,
+        versionName=row.version_name,
+        pipelineName=row.pipeline_name,
+        pipelineRunId=row.pipeline_run_id,
+        pipelineStage=row.pipeline_stage,
+        framework=row.framework,
+        inputModality=row.input_modality,
+        predictionType=row.prediction_type,
+        description=row.description,
+        code=row.code,
+        parameters=row.parameters,
+        artifact=ArtifactRead(
+            ref=row.artifact_ref, sha256=row.artifact_sha256, size=row.artifact_size, format=row.artifact_format
+        ),
+        tags={tag.key: tag.value for tag in row.tags},
+        aliases=[alias.alias for alias in row.aliases],
+        metrics=row.metrics,
+        featureImportance=row.feature_importance,
+        created=row.created,
+        artifactTime=row.artifact_time,
+        createdBy=row.created_by,
+    )
+
+
+def _search_text(*parts: str | None) -> str:
+    return "\n".join(part.lower() for part in parts if part)
+
+
+def _next_version_number(session: Session, application: str, canonical_name: str) -> int:
+    """Bump the name's counter in the caller's transaction: concurrent savers queue on the row lock,
+    and a rolled-back save gives its number back, so numbers have neither gaps nor duplicates."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(ModelName)
+        .values(application=application, canonical_name=canonical_name, last_version=1, created=now_ms())
+        .on_conflict_do_update(
+            index_elements=[ModelName.application, ModelName.canonical_name],
+            set_={"last_version": ModelName.last_version + 1},
+        )
+        .returning(ModelName.last_version)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def _check_alias(alias: str) -> str:
+    if not re.fullmatch(ALIAS_PATTERN, alias):
+        raise InvalidInput(
+            f"alias {alias!r} must start with a letter and hold only letters, digits, '_', '.' or '-' (≤100)",
+            field="alias",
+        )
+    if alias in RESERVED_ALIASES:
+        raise InvalidInput(f"alias {alias!r} is reserved: it always means the newest version", field="alias")
+    return alias
+
+
+def _point_alias(session: Session, row: ModelVersion, alias: str) -> None:
+    current = session.get(ModelAlias, (row.application, row.canonical_name, alias))
+    if current is None:
+        session.add(
+            ModelAlias(
+                application=row.application,
+                canonical_name=row.canonical_name,
+                alias=alias,
+                version_id=row.id,
+                updated=now_ms(),
+            )
+        )
+    else:
+        current.version_id = row.id
+        current.updated = now_ms()
+
+
+def create_version(
+    db: Database,
+    artifacts: ArtifactStore,
+    meta: ModelVersionCreate,
+    artifact: BinaryIO,
+    *,
+    created_by: str | None,
+    max_bytes: int | None = None,
+) -> ModelVersionRead:
+    """Store a model bundle and record a new version of its application + canonicalName.
+
+    The artifact is written (content-addressed) before the metadata row commits, so a stored version always
+    has its bytes; the version number is the name's next one.
+    """
+    manifest = read_manifest(artifact)
+    artifact.seek(0)
+    fields = manifest["fields"]
+    modality = fields.get("modality")
+    if meta.inputModality and modality and meta.inputModality != modality:
+        raise InvalidInput(
+            f"inputModality {meta.inputModality!r} disagrees with the estimator's modality {modality!r}",
+            field="inputModality",
+        )
+    for alias in meta.aliases:
+        _check_alias(alias)
+    parameters = dict(manifest["parameters"])
+    if fields.get("feature_names"):
+        parameters["featureNames"] = fields["feature_names"]
+    if fields.get("target_classes"):
+        parameters["targetClasses"] = fields["target_classes"]
+    stored = artifacts.put(artifact, max_bytes=max_bytes)
+    created = now_ms()
+    with db.write() as session:
+        number = _next_version_number(session, meta.application, meta.canonicalName)
+        row = ModelVersion(
+            id=uuid.uuid4().hex,
+            application=meta.application,
+            canonical_name=meta.canonicalName,
+            version_number=number,
+            version_name=meta.versionName,
+            pipeline_name=meta.pipelineName,
+            pipeline_run_id=meta.pipelineRunId,
+            pipeline_stage=meta.pipelineStage,
+            framework=meta.framework or manifest["framework"],
+            input_modality=meta.inputModality or modality or "tabular",
+            prediction_type=meta.predictionType or parameters.get("predictionType"),
+            description=meta.description,
+            code=meta.code.model_dump() if meta.code else None,
+            parameters=parameters,
+            metrics=meta.metrics,
+            feature_importance=None,
+            artifact_ref=stored.key,
+            artifact_sha256=stored.sha256,
+            artifact_size=stored.size,
+            artifact_format=manifest["format"],
+            created=created,
+            artifact_time=meta.artifactTime or created,
+            created_by=created_by,
+            search_text=_search_text(
+                meta.application,
+                meta.canonicalName,
+                meta.versionName,
+                meta.pipelineName,
+                meta.pipelineStage,
+                parameters.get("estimatorClass"),
+                meta.description,
+            ),
+        )
+        row.tags = [ModelTag(key=key, value=value) for key, value in sorted(meta.tags.items())]
+        session.add(row)
+        session.flush()
+        for alias in meta.aliases:
+            _point_alias(session, row, alias)
+        session.flush()
+        session.refresh(row)
+        return to_read(row)
+
+
+def _get_row(session: Session, version_id: str) -> ModelVersion:
+    row = session.get(ModelVersion, version_id)
+    if row is None:
+        raise NotFound(f"model version {version_id!r} does not exist", field="id")
+    return row
+
+
+def get_version(db: Database, version_id: str) -> ModelVersionRead:
+    with db.read() as session:
+        return to_read(_get_row(session, version_id))
+
+
+def resolve_version(
+    db: Database,
+    application: str,
+    canonical_name: str,
+    *,
+    version_number: int | None = None,
+    version_name: str | None = None,
+    alias: str | None = None,
+) -> ModelVersionRead:
+    """The version a caller means: by number, name or alias, else the latest (highest number)."""
+    chosen = [
+        name
+        for name, value in (("versionNumber", version_number), ("versionName", version_name), ("alias", alias))
+        if value is not None
+    ]
+    if len(chosen) > 1:
+        raise InvalidInput(
+            f"give at most one of versionNumber, versionName, alias; got {', '.join(chosen)}", field=chosen[1]
+        )
+    query = select(ModelVersion).where(
+        ModelVersion.application == application, ModelVersion.canonical_name == canonical_name
+    )
+    if version_number is not None:
+        query = query.where(ModelVersion.version_number == version_number)
+    elif version_name is not None:
+        query = query.where(ModelVersion.version_name == version_name)
+    elif alias is not None and alias not in RESERVED_ALIASES:
+        query = query.join(ModelAlias, ModelAlias.version_id == ModelVersion.id).where(ModelAlias.alias == alias)
+    with db.read() as session:
+        row = session.scalars(query.order_by(ModelVersion.version_number.desc()).limit(1)).first()
+        if row is None:
+            what = f"model {canonical_name!r} of application {application!r}"
+            if chosen:
+                value = version_number if version_number is not None else version_name or alias
+                what += f" with {chosen[0]} {value!r}"
+            raise NotFound(f"{what} does not exist", field=chosen[0] if chosen else "canonicalName")
+        return to_read(row)
+
+
+def search_versions(db: Database, search: ModelVersionSearch, *, page_size_max: int) -> ModelVersionPage:
+    """One page of versions matching ``search``, newest first unless it says otherwise."""
+    if search.limit > page_size_max:
+        raise InvalidInput(f"limit {search.limit} is above the maximum page size {page_size_max}", field="limit")
+    with db.read() as session:
+        rows = list(session.scalars(build_query(search)))
+        page, more = rows[: search.limit], len(rows) > search.limit
+        cursor = None
+        if more:
+            last = page[-1]
+            sort_field = search.sort.lstrip("-")
+            cursor = encode_cursor(search.sort, getattr(last, FIELDS[sort_field].key), last.id)
+        return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
+
+
+def set_alias(db: Database, version_id: str, alias: str) -> ModelVersionRead:
+    """Point ``alias`` at this version, moving it from any other version of the same name."""
+    _check_alias(alias)
+    with db.write() as session:
+        row = _get_row(session, version_id)
+        _point_alias(session, row, alias)
+        session.flush()
+        session.refresh(row)
+        return to_read(row)
+
+
+def remove_alias(db: Database, version_id: str, alias: str) -> ModelVersionRead:
+    with db.write() as session:
+        row = _get_row(session, version_id)
+        current = session.get(ModelAlias, (row.application, row.canonical_name, alias))
+        if current is None or current.version_id != version_id:
+            raise NotFound(f"model version {version_id!r} has no alias {alias!r}", field="alias")
+        session.delete(current)
+        session.flush()
+        session.refresh(row)
+        return to_read(row)
+
+
+def update_tags(db: Database, version_id: str, changes: dict[str, str | None]) -> ModelVersionRead:
+    """Set tags to the given values; a null value removes that tag."""
+    with db.write() as session:
+        row = _get_row(session, version_id)
+        existing = {tag.key: tag for tag in row.tags}
+        for key, value in changes.items():
+            if value is None:
+                if key in existing:
+                    row.tags.remove(existing[key])
+            elif key in existing:
+                existing[key].value = value
+            else:
+                row.tags.append(ModelTag(key=key, value=value))
+        session.flush()
+        session.refresh(row)
+        return to_read(row)
+
+
+def delete_version(db: Database, version_id: str) -> None:
+    """Forget a version (its aliases and tags go with it); its number is never reused."""
+    with db.write() as session:
+        _get_row(session, version_id)
+        session.execute(delete(ModelAlias).where(ModelAlias.version_id == version_id))
+        session.execute(delete(ModelVersion).where(ModelVersion.id == version_id))
+
+
+def read_artifact(db: Database, artifacts: ArtifactStore, version_id: str) -> tuple[ModelVersionRead, bytes]:
+    """A version's bundle bytes, verified against the checksum recorded when it was stored."""
+    record = get_version(db, version_id)
+    owner = f"model version {record.id} ({record.canonicalName} v{record.versionNumber})"
+    return record, artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)

@@ -1,0 +1,249 @@
+"""``ModelStore``: the Python client of the Genome Model Store, used from training code and pipeline steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+import httpx
+
+from genome.errors import ArtifactCorrupt, InvalidInput, error_from_envelope
+from genome.formats.bundle import pack, unpack
+from genome.modelstore.estimator import GenomeEstimator
+
+__all__ = ["DEFAULT_URL", "USE_CLIENT_DEFAULT", "ModelStore"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+API_PREFIX = "/v1.0/genome"
+# Metadata a pipeline step's environment supplies when the caller leaves it out (see the Sequencer).
+_STEP_ENVIRONMENT = {
+    "application": "APPLICATION",
+    "pipelineName": "PIPELINE_NAME",
+    "pipelineRunId": "PIPELINE_RUNID",
+    "pipelineStage": "STEP_NAME",
+}
+
+
+class _Default(Enum):
+    USE_CLIENT_DEFAULT = "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT = _Default.USE_CLIENT_DEFAULT
+Timeout = float | None | _Default
+
+
+class ModelStore:
+    """Saves, finds and loads model versions through a Genome server.
+
+    Args:
+        url: the server, default ``GENOME_URL`` or ``http://127.0.0.1:8080``.
+        token: API token, default ``GENOME_TOKEN``.
+        timeout: seconds per request (``None`` waits forever).
+        client: an ``httpx.Client`` to send requests with, e.g. one on an in-process ASGI transport.
+
+    Example:
+        >>> with ModelStore("http://127.0.0.1:8080") as store:  # doctest: +SKIP
+        ...     saved = store.save_model(GenomeEstimator(model), {"application": "search", "canonicalName": "/m"})
+        ...     same = store.load_model(saved["id"])
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float | None = 120.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("GENOME_URL") or DEFAULT_URL).rstrip("/")
+        self._token = token or os.environ.get("GENOME_TOKEN")
+        self._step_environment = {key: os.environ[var] for key, var in _STEP_ENVIRONMENT.items() if os.environ.get(var)}
+        self._timeout = timeout
+        self._client = client or httpx.Client()
+        self._closed = False
+
+    def __enter__(self) -> ModelStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+        self._closed = True
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("this ModelStore is closed; create a new one")
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        response = self._client.request(
+            method,
+            f"{self.url}{API_PREFIX}{path}",
+            headers=headers,
+            timeout=self._timeout if timeout is USE_CLIENT_DEFAULT else timeout,
+            **kwargs,
+        )
+        if response.is_error:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise error_from_envelope(response.status_code, body)
+        return response
+
+    def save_model(
+        self, genome_estimator: GenomeEstimator, meta: Mapping[str, Any], *, timeout: Timeout = USE_CLIENT_DEFAULT
+    ) -> dict[str, Any]:
+        """Store the model as the next version of ``meta["canonicalName"]`` in ``meta["application"]``.
+
+        Args:
+            genome_estimator: the model wrapped in a ``GenomeEstimator``.
+            meta: the metadata: ``application``, ``canonicalName`` (required), ``versionName``,
+                ``pipelineName``, ``pipelineRunId``, ``pipelineStage``, ``framework``, ``inputModality``,
+                ``predictionType``, ``tags``, ``aliases``, ``metrics``, ``description``, ``code``. Inside a
+                pipeline step, missing pipeline fields come from the step's environment.
+
+        Returns:
+            The stored record, with its ``id`` and ``versionNumber``.
+        """
+        if not isinstance(genome_estimator, GenomeEstimator):
+            raise InvalidInput(
+                f"save_model takes a GenomeEstimator; got {type(genome_estimator).__name__}. "
+                "Wrap the model: GenomeEstimator(model, modality=...)",
+                field="genome_estimator",
+            )
+        if not isinstance(meta, Mapping):
+            raise InvalidInput(f"meta must be a dict; got {type(meta).__name__}", field="meta")
+        filled = {key: value for key, value in meta.items() if value is not None}
+        for key, value in self._step_environment.items():
+            filled.setdefault(key, value)
+        data, _manifest = pack(genome_estimator.estimator, genome_estimator.bundle_fields())
+        response = self._request(
+            "POST",
+            "/modelstore/models",
+            data={"meta": json.dumps(filled)},
+            files={"artifact": ("model.genome.zip", data, "application/zip")},
+            timeout=timeout,
+        )
+        record: dict[str, Any] = response.json()
+        return record
+
+    def get_model(self, id: str) -> dict[str, Any]:
+        """The record of one model version."""
+        record: dict[str, Any] = self._request("GET", f"/modelstore/models/{id}").json()
+        return record
+
+    def find_model(
+        self,
+        application: str,
+        canonical_name: str,
+        *,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """The record of the version a name means: by number, versionName or alias, else the latest."""
+        params = {
+            "application": application,
+            "canonicalName": canonical_name,
+            "versionNumber": version_number,
+            "versionName": version_name,
+            "alias": alias,
+        }
+        response = self._request(
+            "GET", "/modelstore/resolve", params={k: v for k, v in params.items() if v is not None}
+        )
+        record: dict[str, Any] = response.json()
+        return record
+
+    def load_model(
+        self,
+        id: str | None = None,
+        *,
+        application: str | None = None,
+        canonical_name: str | None = None,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> GenomeEstimator:
+        """Load a stored model: by ``id``, or by ``application`` + ``canonical_name`` (latest, or the version
+        given by ``version_number``, ``version_name`` or ``alias``).
+
+        The downloaded bundle is checked against the sha256 recorded when the model was saved.
+        """
+        if id is not None:
+            record = self.get_model(id)
+        elif application and canonical_name:
+            record = self.find_model(
+                application, canonical_name, version_number=version_number, version_name=version_name, alias=alias
+            )
+        else:
+            raise InvalidInput("load_model needs an id, or an application and a canonical_name", field="id")
+        data = self._request("GET", f"/modelstore/models/{record['id']}/artifact").content
+        if hashlib.sha256(data).hexdigest() != record["artifact"]["sha256"]:
+            raise ArtifactCorrupt(f"the artifact of model version {record['id']} changed in transit")
+        model, fields, _manifest = unpack(data)
+        return GenomeEstimator.from_bundle_fields(model, fields)
+
+    def search_models(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        keyword: str | None = None,
+        sort: str = "-created",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of versions: ``{"items": [...], "nextCursor": ...}``.
+
+        ``filter`` is a condition ``{"field", "op", "value"}`` or a group ``{"and": [...]}``, ``{"or": [...]}``,
+        ``{"not": ...}``; fields include ``tags.<key>``, ``alias`` and every metadata field.
+        """
+        body = {"filter": filter, "keyword": keyword, "sort": sort, "limit": limit, "cursor": cursor}
+        page: dict[str, Any] = self._request("POST", "/modelstore/models/search", json=body).json()
+        return page
+
+    def iter_models(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        keyword: str | None = None,
+        sort: str = "-created",
+        page_size: int = 200,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching version, fetching pages as it goes."""
+        cursor = None
+        while True:
+            page = self.search_models(filter, keyword=keyword, sort=sort, limit=page_size, cursor=cursor)
+            yield from page["items"]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                return
+
+    def set_alias(self, id: str, alias: str) -> dict[str, Any]:
+        """Point ``alias`` (e.g. ``"production"``) at this version, moving it off any other."""
+        record: dict[str, Any] = self._request("PUT", f"/modelstore/models/{id}/aliases/{alias}").json()
+        return record
+
+    def remove_alias(self, id: str, alias: str) -> dict[str, Any]:
+        record: dict[str, Any] = self._request("DELETE", f"/modelstore/models/{id}/aliases/{alias}").json()
+        return record
+
+    def set_tags(self, id: str, tags: Mapping[str, str | None]) -> dict[str, Any]:
+        """Set tags on a version; a ``None`` value removes that tag."""
+        record: dict[str, Any] = self._request("PATCH", f"/modelstore/models/{id}/tags", json=dict(tags)).json()
+        return record
+
+    def delete_model(self, id: str) -> None:
+        self._request("DELETE", f"/modelstore/models/{id}")

@@ -1,0 +1,71 @@
+"""The application factory: one FastAPI app serving every component under ``/v1.0/genome``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+import genome
+from genome.config import Settings
+from genome.server.deps import Runtime, authenticate
+from genome.server.errors import install_error_handlers
+from genome.server.limits import BodySizeLimit
+from genome.server.routers import health, models
+from genome.store.artifacts import ArtifactStore
+from genome.store.db import Database
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/v1.0/genome"
+log = logging.getLogger("genome.server")
+
+
+def create_runtime(settings: Settings) -> Runtime:
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    artifacts = ArtifactStore(settings.resolved_artifact_root, settings.artifact_options)
+    return Runtime(settings=settings, db=db, artifacts=artifacts)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database is migrated and the artifact store opened when it starts.
+
+    Example:
+        >>> app = create_app(Settings(database_url="sqlite://", artifact_root="memory://doctest-app"))
+        >>> app.title
+        'Genome'
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = create_runtime(settings)
+        app.state.runtime = runtime
+        log.info("Genome ready: database %s, artifacts %s", runtime.db.dialect, settings.resolved_artifact_root)
+        try:
+            yield
+        finally:
+            runtime.db.dispose()
+
+    app = FastAPI(
+        title="Genome",
+        version=genome.__version__,
+        description="Model Store, Evaluation Store, realtime explanations and visualizations, pipelines.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    public = APIRouter(prefix=API_PREFIX)
+    public.include_router(health.router)
+    # Everything on this router requires a credential, so a new route is protected by default.
+    protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    protected.include_router(models.router)
+    app.include_router(public)
+    app.include_router(protected)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

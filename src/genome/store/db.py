@@ -1,0 +1,120 @@
+"""The metadata database: one engine, read and write sessions, and migrations applied at start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from genome.errors import InvalidSetting
+
+__all__ = ["Database"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations between replicas.
+_MIGRATION_LOCK = 0x67656E6F6D65
+_SCHEMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+class Database:
+    """Owns the engine. Service functions open ``read()`` or ``write()`` sessions; ``write()`` commits.
+
+    Example:
+        >>> db = Database("sqlite://")
+        >>> db.migrate()
+        >>> with db.read() as session:
+        ...     session.scalar(text("select 1"))
+        1
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise InvalidSetting(f"database URL {url!r} is not a URL: {exc}", field="GENOME_DATABASE_URL") from exc
+        backend = parsed.get_backend_name()
+        if backend not in _SCHEMES:
+            raise InvalidSetting(
+                f"database URL scheme {backend!r} is not supported; use one of: {', '.join(_SCHEMES)}",
+                field="GENOME_DATABASE_URL",
+            )
+        if backend == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.dialect = backend
+        self.engine = _sqlite_engine(parsed) if backend == "sqlite" else _postgres_engine(parsed)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits when the block ends and rolls back if it raises."""
+        with self._sessions() as session:
+            session.connection(execution_options={"genome_write": True})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several servers start at once."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.connect() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("select pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    connection.execute(text("select pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                    connection.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("pragma journal_mode=wal")
+        cursor.execute("pragma synchronous=normal")
+        cursor.execute("pragma foreign_keys=on")
+        cursor.execute("pragma busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that later writes can fail with "database is locked" instead of waiting;
+        # IMMEDIATE makes writers queue on busy_timeout from the start, while readers never block (WAL).
+        mode = "immediate" if connection.get_execution_options().get("genome_write") else "deferred"
+        connection.exec_driver_sql(f"begin {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: Any) -> Engine:
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

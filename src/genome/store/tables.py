@@ -1,0 +1,97 @@
+"""The metadata tables. Wire schemas live in each component's ``schemas.py``; these are storage only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "ModelAlias", "ModelName", "ModelTag", "ModelVersion"]
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelName(Base):
+    """One row per application + canonicalName; holds the counter that numbers its versions."""
+
+    __tablename__ = "model_names"
+
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)
+    canonical_name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application: Mapped[str] = mapped_column(String(200), nullable=False)
+    canonical_name: Mapped[str] = mapped_column(String(500), nullable=False)
+    version_number: Mapped[int] = mapped_column(Integer, nullable=False)
+    version_name: Mapped[str | None] = mapped_column(String(200))
+    pipeline_name: Mapped[str | None] = mapped_column(String(500))
+    pipeline_run_id: Mapped[str | None] = mapped_column(String(200))
+    pipeline_stage: Mapped[str | None] = mapped_column(String(200))
+    framework: Mapped[str] = mapped_column(String(40), nullable=False)
+    input_modality: Mapped[str] = mapped_column(String(20), nullable=False)
+    prediction_type: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    feature_importance: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    artifact_ref: Mapped[str] = mapped_column(String(1000), nullable=False)
+    artifact_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    artifact_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    artifact_format: Mapped[str] = mapped_column(String(60), nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    artifact_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    # Lower-cased names joined by newlines: what the free-text keyword search looks in.
+    search_text: Mapped[str] = mapped_column(Text, nullable=False)
+
+    tags: Mapped[list[ModelTag]] = relationship(
+        back_populates="version", cascade="all, delete-orphan", lazy="selectin", order_by="ModelTag.key"
+    )
+    aliases: Mapped[list[ModelAlias]] = relationship(lazy="selectin", order_by="ModelAlias.alias")
+
+    __table_args__ = (
+        Index("ux_model_versions_name_number", "application", "canonical_name", "version_number", unique=True),
+        Index("ix_model_versions_created", "created"),
+        Index("ix_model_versions_app_created", "application", "created"),
+        Index("ix_model_versions_framework", "framework", "created"),
+        Index("ix_model_versions_pipeline_run", "pipeline_run_id"),
+    )
+
+
+class ModelTag(Base):
+    __tablename__ = "model_tags"
+
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000), nullable=False)
+
+    version: Mapped[ModelVersion] = relationship(back_populates="tags")
+
+    __table_args__ = (Index("ix_model_tags_key_value", "key", "value", "version_id"),)
+
+
+class ModelAlias(Base):
+    """A movable name (e.g. "production") for one version, unique per application + canonicalName."""
+
+    __tablename__ = "model_aliases"
+
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)
+    canonical_name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    updated: Mapped[int] = mapped_column(BigInteger, nullable=False)
