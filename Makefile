@@ -1,0 +1,44 @@
+# Two commands a new user needs:  make run  (server on 127.0.0.1:8080)  and  make test  (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-test lint bench clean
+
+run: install
+	$(BIN)/genome serve
+
+test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# torch 2.13.0 is pinned first so pip takes the CPU build, not a multi-GB CUDA one.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(VENV)/.installed $@
+
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src/genome/modelstore
+
+bench: install-test
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/modelstore_bench.py
+	$(BIN)/python benchmarks/search_bench.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

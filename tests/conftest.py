@@ -1,0 +1,164 @@
+"""Shared fixtures: backends (SQLite, PostgreSQL), a real uvicorn server in a thread, and the SDK client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from genome.config import Settings
+from genome.modelstore.client import ModelStore
+from genome.server.app import create_app
+from genome.store.db import Database
+
+POSTGRES_URL = os.environ.get("GENOME_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("CI") and not POSTGRES_URL:
+        raise pytest.UsageError("CI must run the PostgreSQL tests: set GENOME_TEST_POSTGRES_URL (.ci/postgres.sh)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="GENOME_TEST_POSTGRES_URL is not set (run .ci/postgres.sh to get one)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's GENOME_* or pipeline-step variables."""
+    for name in list(os.environ):
+        if name.startswith("GENOME_") or name in ("APPLICATION", "PIPELINE_NAME", "PIPELINE_RUNID", "STEP_NAME"):
+            monkeypatch.delenv(name)
+
+
+def _admin_url() -> str:
+    assert POSTGRES_URL
+    return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class FreshDatabase:
+    """Creates empty databases on demand and drops them when the test session ends."""
+
+    tmp: Path
+    created: list[str]
+
+    def url(self, backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self.tmp / f'{uuid.uuid4().hex}.db'}"
+        name = f"genome_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_admin_url(), autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        self.created.append(name)
+        assert POSTGRES_URL
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not self.created:
+            return
+        with psycopg.connect(_admin_url(), autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDatabase]:
+    databases = FreshDatabase(tmp_path_factory.mktemp("databases"), [])
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(backend: str, fresh_database: FreshDatabase) -> Iterator[Database]:
+    database = Database(fresh_database.url(backend))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, run in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, fresh_database: FreshDatabase) -> Iterator[ServerFactory]:
+    """``make_server(backend, **settings)`` starts a server on a fresh database and artifact folder."""
+    servers: list[LiveServer] = []
+
+    def start(backend: str = "sqlite", **overrides: Any) -> LiveServer:
+        fields: dict[str, Any] = {
+            "home": tmp_path / f"home-{len(servers)}",
+            "database_url": fresh_database.url(backend),
+        }
+        fields.update(overrides)
+        server = LiveServer(Settings(**fields)).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()
+
+
+@pytest.fixture
+def server(backend: str, make_server: ServerFactory) -> LiveServer:
+    """A live server on a fresh database of each backend."""
+    return make_server(backend)
+
+
+@pytest.fixture
+def store(server: LiveServer) -> Iterator[ModelStore]:
+    with ModelStore(server.url) as client:
+        yield client
