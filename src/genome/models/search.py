@@ -87,9 +87,9 @@ def _compare(column: Any, condition: Condition, value: Any) -> ColumnElement[boo
 
 def _condition(condition: Condition) -> ColumnElement[bool]:
     field = condition.field
-    if field.startswith("tags.") and len(field) > 5:
+    prefix, _, key = field.partition(".")
+    if prefix == "tags" and key:
         value = _check_value(condition, numeric=False)
-        key = field[5:]
         if condition.op == "exists":
             found = V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key))
             return found if value else not_(found)
@@ -97,6 +97,8 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
             return not_(V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key, ModelTag.value == value)))
         matching = select(ModelTag.version_id).where(ModelTag.key == key, _compare(ModelTag.value, condition, value))
         return V.id.in_(matching)
+    if prefix in ("parameters", "metrics") and key:
+        return _json_condition(condition, getattr(V, prefix)[key])
     if field in ("alias", "aliases"):
         value = _check_value(condition, numeric=False)
         if condition.op not in ("eq", "in", "exists"):
@@ -107,12 +109,28 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
         return exists().where(ModelAlias.version_id == V.id, _compare(ModelAlias.alias, condition, value))
     column = FIELDS.get(field)
     if column is None:
-        known = ", ".join([*FIELDS, "alias", "tags.<key>"])
+        known = ", ".join([*FIELDS, "alias", "tags.<key>", "parameters.<key>", "metrics.<key>"])
         raise InvalidInput(f"filter field {field!r} is unknown; known fields: {known}", field="filter.field")
     numeric = field in _NUMERIC
     if numeric and condition.op in ("contains", "prefix"):
         raise InvalidInput(f"filter field {field!r} is a number; op {condition.op!r} is for text", field="filter.op")
     return _compare(column, condition, _check_value(condition, numeric))
+
+
+def _json_condition(condition: Condition, element: Any) -> ColumnElement[bool]:
+    """``parameters.<key>`` or ``metrics.<key>``: compared as numbers or text, after the value given."""
+    sample = condition.value[0] if isinstance(condition.value, list) and condition.value else condition.value
+    numeric = isinstance(sample, int | float) and not isinstance(sample, bool)
+    if condition.op == "exists":
+        return _compare(element.as_string(), condition, _check_value(condition, numeric=False))
+    if isinstance(sample, bool):
+        if condition.op not in ("eq", "ne"):
+            raise InvalidInput(
+                f"filter field {condition.field!r}: true/false compares with eq or ne", field="filter.op"
+            )
+        return _compare(element.as_boolean(), condition, sample)
+    typed = element.as_float() if numeric else element.as_string()
+    return _compare(typed, condition, _check_value(condition, numeric=numeric))
 
 
 def _compile(node: Filter) -> ColumnElement[bool]:
