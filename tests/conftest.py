@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from genome.config import Settings
@@ -107,11 +108,12 @@ def _free_port() -> int:
 class LiveServer:
     """A real uvicorn server on a free loopback port, run in a thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
         self.settings = settings
+        self.app = app or create_app(settings)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -146,6 +148,20 @@ def make_server(tmp_path: Path, fresh_database: FreshDatabase) -> Iterator[Serve
         server = LiveServer(Settings(**fields)).__enter__()
         servers.append(server)
         return server
+
+    yield start
+    for server in servers:
+        server.__exit__()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Settings, FastAPI], LiveServer]]:
+    """``serve_app(settings, app)`` serves an app the test built (e.g. with dependency overrides)."""
+    servers: list[LiveServer] = []
+
+    def start(settings: Settings, app: FastAPI) -> LiveServer:
+        servers.append(LiveServer(settings, app).__enter__())
+        return servers[-1]
 
     yield start
     for server in servers:

@@ -27,17 +27,30 @@ class BodySizeLimit:
             await self._reject(send)
             return
         received = 0
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise PayloadTooLarge(self._message(), field="body")
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            # Body parsers may turn our error into their own 400; once over the limit, the answer is ours.
+            if not exceeded:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except PayloadTooLarge:
+            if not exceeded:
+                raise
+        if exceeded:
+            await self._reject(send)
 
     def _message(self) -> str:
         return f"request body is larger than the limit of {self.max_bytes} bytes (GENOME_MAX_REQUEST_BYTES)"

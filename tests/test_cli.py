@@ -1,0 +1,77 @@
+"""The ``genome`` command: help, ``serve`` as a real process, and ``models list/show`` against a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+from typer.testing import CliRunner
+
+from genome.cli import app
+from genome.modelstore.client import ModelStore
+from genome.modelstore.estimator import GenomeEstimator
+
+runner = CliRunner()
+WIDE = {"COLUMNS": "200"}
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "serve" in result.output
+    assert "models" in result.output
+
+
+def test_serve_starts_on_the_embedded_default(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    environment = {**os.environ, "GENOME_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genome.cli", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/v1.0/genome/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "genome serve did not answer within 60 s"
+                time.sleep(0.2)
+        assert health.json()["database"] == "sqlite"
+        assert (tmp_path / "home" / "genome.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_models_list_and_show(server) -> None:
+    model = DecisionTreeClassifier(random_state=0).fit(*load_iris(return_X_y=True))
+    with ModelStore(server.url) as store:
+        record = store.save_model(
+            GenomeEstimator(model), {"application": "search", "canonicalName": "/iris/tree", "versionName": "v-cli"}
+        )
+    listed = runner.invoke(app, ["models", "list", "--url", server.url, "--application", "search"], env=WIDE)
+    assert listed.exit_code == 0, listed.output
+    assert "/iris/tree" in listed.output
+    assert "v-cli" in listed.output
+    shown = runner.invoke(app, ["models", "show", record["id"], "--url", server.url, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert record["artifact"]["sha256"] in shown.output
+    missing = runner.invoke(app, ["models", "show", "nope", "--url", server.url])
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.output
