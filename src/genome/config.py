@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "settings_table"]
 
 
 class Settings(BaseSettings):
@@ -61,3 +61,17 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_root(self) -> str:
         return self.artifact_root or str(self.home / "artifacts")
+
+
+def settings_table() -> str:
+    """The Markdown table of server variables in the README (``python -m genome.config`` prints it)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `GENOME_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
