@@ -70,3 +70,11 @@ def test_errors_are_rebuilt_from_the_envelope() -> None:
     other = error_from_envelope(502, "bad gateway")
     assert type(other) is GenomeError
     assert "502" in other.message
+
+
+def test_round_trip_with_progress_bars(server) -> None:
+    model = DecisionTreeClassifier(random_state=0).fit(X, Y)
+    with ModelStore(server.url, progress=True) as store:
+        record = store.save_model(GenomeEstimator(model), {"application": "a", "canonicalName": "/iris"})
+        loaded = store.load_model(record["id"])
+    assert (loaded.estimator.predict(X) == model.predict(X)).all()

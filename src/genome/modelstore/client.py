@@ -13,6 +13,7 @@ import httpx
 
 from genome.errors import ArtifactCorrupt, InvalidInput, error_from_envelope
 from genome.formats.bundle import pack, unpack
+from genome.modelstore._progress import TrackedBytes, transfer_bar, wanted
 from genome.modelstore.estimator import GenomeEstimator
 
 __all__ = ["DEFAULT_URL", "USE_CLIENT_DEFAULT", "ModelStore"]
@@ -43,6 +44,8 @@ class ModelStore:
         url: the server, default ``GENOME_URL`` or ``http://127.0.0.1:8080``.
         token: API token, default ``GENOME_TOKEN``.
         timeout: seconds per request (``None`` waits forever).
+        progress: show progress bars for uploads and downloads; by default only for big ones (16 MiB and
+            more) on a terminal.
         client: an ``httpx.Client`` to send requests with, e.g. one on an in-process ASGI transport.
 
     Example:
@@ -57,12 +60,14 @@ class ModelStore:
         token: str | None = None,
         *,
         timeout: float | None = 120.0,
+        progress: bool | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         self.url = (url or os.environ.get("GENOME_URL") or DEFAULT_URL).rstrip("/")
         self._token = token or os.environ.get("GENOME_TOKEN")
         self._step_environment = {key: os.environ[var] for key, var in _STEP_ENVIRONMENT.items() if os.environ.get(var)}
         self._timeout = timeout
+        self._progress = progress
         self._client = client or httpx.Client()
         self._closed = False
 
@@ -76,31 +81,44 @@ class ModelStore:
         self._client.close()
         self._closed = True
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        **kwargs: Any,
-    ) -> httpx.Response:
+    def _build(self, method: str, path: str, timeout: Timeout, **kwargs: Any) -> httpx.Request:
         if self._closed:
             raise RuntimeError("this ModelStore is closed; create a new one")
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        response = self._client.request(
-            method,
-            f"{self.url}{API_PREFIX}{path}",
-            headers=headers,
-            timeout=self._timeout if timeout is USE_CLIENT_DEFAULT else timeout,
-            **kwargs,
+        seconds = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
+        return self._client.build_request(
+            method, f"{self.url}{API_PREFIX}{path}", headers=headers, timeout=seconds, **kwargs
         )
+
+    @staticmethod
+    def _raise_for_error(response: httpx.Response) -> None:
         if response.is_error:
+            response.read()
             try:
                 body = response.json()
             except ValueError:
                 body = response.text
             raise error_from_envelope(response.status_code, body)
+
+    def _request(
+        self, method: str, path: str, *, timeout: Timeout = USE_CLIENT_DEFAULT, **kwargs: Any
+    ) -> httpx.Response:
+        response = self._client.send(self._build(method, path, timeout, **kwargs))
+        self._raise_for_error(response)
         return response
+
+    def _download(self, path: str, size: int) -> bytes:
+        response = self._client.send(self._build("GET", path, USE_CLIENT_DEFAULT), stream=True)
+        try:
+            self._raise_for_error(response)
+            chunks = []
+            with transfer_bar("downloading model", size, wanted(self._progress, size)) as advance:
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    advance(len(chunk))
+            return b"".join(chunks)
+        finally:
+            response.close()
 
     def save_model(
         self, genome_estimator: GenomeEstimator, meta: Mapping[str, Any], *, timeout: Timeout = USE_CLIENT_DEFAULT
@@ -129,13 +147,14 @@ class ModelStore:
         for key, value in self._step_environment.items():
             filled.setdefault(key, value)
         data, _manifest = pack(genome_estimator.estimator, genome_estimator.bundle_fields())
-        response = self._request(
-            "POST",
-            "/modelstore/models",
-            data={"meta": json.dumps(filled)},
-            files={"artifact": ("model.genome.zip", data, "application/zip")},
-            timeout=timeout,
-        )
+        with transfer_bar("uploading model", len(data), wanted(self._progress, len(data))) as advance:
+            response = self._request(
+                "POST",
+                "/modelstore/models",
+                data={"meta": json.dumps(filled)},
+                files={"artifact": ("model.genome.zip", TrackedBytes(data, advance), "application/zip")},
+                timeout=timeout,
+            )
         record: dict[str, Any] = response.json()
         return record
 
@@ -190,7 +209,7 @@ class ModelStore:
             )
         else:
             raise InvalidInput("load_model needs an id, or an application and a canonical_name", field="id")
-        data = self._request("GET", f"/modelstore/models/{record['id']}/artifact").content
+        data = self._download(f"/modelstore/models/{record['id']}/artifact", record["artifact"]["size"])
         if hashlib.sha256(data).hexdigest() != record["artifact"]["sha256"]:
             raise ArtifactCorrupt(f"the artifact of model version {record['id']} changed in transit")
         model, fields, _manifest = unpack(data)
