@@ -7,6 +7,7 @@
     ├── PermissionDenied (403)
     ├── NotFound (404, also a LookupError)
     ├── Conflict (409)
+    ├── TooManyRequests (429: e.g. a login locked after repeated failures)
     ├── ArtifactCorrupt (500 on the server: stored bytes no longer match their checksum)
     ├── InvalidSetting (a configuration value is unusable, also a ValueError)
     └── NotFitted (an estimator or explainer used before it was prepared, also an AttributeError)
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "TooManyRequests",
     "Unauthenticated",
     "error_from_envelope",
 ]
@@ -73,6 +75,14 @@ class Conflict(GenomeError):
     status = 409
 
 
+class TooManyRequests(GenomeError):
+    status = 429
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class ArtifactCorrupt(GenomeError):
     status = 500
 
@@ -87,7 +97,16 @@ class NotFitted(GenomeError, AttributeError):
 
 _BY_NAME: dict[str, type[GenomeError]] = {
     cls.__name__: cls
-    for cls in (InvalidInput, PayloadTooLarge, Unauthenticated, PermissionDenied, NotFound, Conflict, ArtifactCorrupt)
+    for cls in (
+        InvalidInput,
+        PayloadTooLarge,
+        Unauthenticated,
+        PermissionDenied,
+        NotFound,
+        Conflict,
+        TooManyRequests,
+        ArtifactCorrupt,
+    )
 }
 _BY_STATUS: dict[int, type[GenomeError]] = {
     400: InvalidInput,
@@ -95,6 +114,7 @@ _BY_STATUS: dict[int, type[GenomeError]] = {
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,
+    429: TooManyRequests,
     413: PayloadTooLarge,
 }
 

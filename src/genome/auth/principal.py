@@ -1,18 +1,63 @@
-"""The caller of an API route, as the authentication dependency resolves it."""
+"""The caller of an API route and what it may do: roles per application, ``*`` for all of them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["LOCAL_ADMIN", "Principal"]
+from genome.errors import InvalidInput, NotFound, PermissionDenied
+
+__all__ = ["LOCAL_ADMIN", "ROLES", "Principal", "check_role"]
+
+ROLES = ("viewer", "editor", "admin")
+_LEVEL = {role: level for level, role in enumerate(ROLES, start=1)}
+
+
+def check_role(role: object, field: str = "role") -> str:
+    if role not in _LEVEL:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}; got {role!r}", field=field)
+    return str(role)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """A user (or a pipeline run's token) with a role per application; ``"*"`` covers every application."""
+    """A user, or a pipeline run acting for one; ``roles`` maps application (or ``*``) to role.
+
+    Example:
+        >>> viewer = Principal("ann", {"search": "viewer"})
+        >>> viewer.can("search", "viewer"), viewer.can("search", "editor"), viewer.can("ads", "viewer")
+        (True, False, False)
+    """
 
     username: str
-    roles: dict[str, str] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+    credential_id: str | None = None
+
+    def level(self, application: str) -> int:
+        return max(_LEVEL.get(self.roles.get(application, ""), 0), _LEVEL.get(self.roles.get("*", ""), 0))
+
+    def can(self, application: str, role: str) -> bool:
+        return self.level(application) >= _LEVEL[role]
+
+    @property
+    def is_global_admin(self) -> bool:
+        return self.roles.get("*") == "admin"
+
+    def readable(self) -> list[str] | None:
+        """The applications this principal may read; ``None`` means all of them."""
+        if "*" in self.roles:
+            return None
+        return sorted(app for app, role in self.roles.items() if role in _LEVEL)
+
+    def require(self, application: str, role: str) -> None:
+        """Raise 403 unless the principal holds ``role`` (or more) in ``application``."""
+        if not self.can(application, role):
+            raise PermissionDenied(f"{self.username} needs the {role} role in application {application!r}")
+
+    def require_visible(self, application: str, what: str) -> None:
+        """Raise the same 404 an unknown record gets when the principal may not even see it exists."""
+        if not self.can(application, "viewer"):
+            raise NotFound(f"{what} does not exist")
 
 
 LOCAL_ADMIN = Principal(username="local", roles={"*": "admin"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import BinaryIO
 
@@ -11,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from genome.clock import now_ms
 from genome.errors import InvalidInput, NotFound
 from genome.formats.bundle import read_manifest
 from genome.models.schemas import (
@@ -39,10 +39,6 @@ __all__ = [
 ]
 
 RESERVED_ALIASES = {"latest"}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def to_read(row: ModelVersion) -> ModelVersionRead:

@@ -8,7 +8,17 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "ModelAlias", "ModelName", "ModelTag", "ModelVersion"]
+__all__ = [
+    "Base",
+    "Credential",
+    "LoginFailures",
+    "ModelAlias",
+    "ModelName",
+    "ModelTag",
+    "ModelVersion",
+    "User",
+    "UserRole",
+]
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 
@@ -95,3 +105,56 @@ class ModelAlias(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False, index=True
     )
     updated: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    roles: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.application"
+    )
+
+
+class UserRole(Base):
+    """A user's role in one application (``*`` for all of them)."""
+
+    __tablename__ = "user_roles"
+
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"), primary_key=True)
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+
+
+class Credential(Base):
+    """An API token, a browser session or a pipeline run's token; only a hash of its secret is kept."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    csrf_hash: Mapped[str | None] = mapped_column(String(64))
+    # A run token acts only in this application, with at most this role.
+    scope_application: Mapped[str | None] = mapped_column(String(200))
+    scope_role: Mapped[str | None] = mapped_column(String(20))
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires: Mapped[int | None] = mapped_column(BigInteger)
+    last_used: Mapped[int | None] = mapped_column(BigInteger)
+    revoked: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginFailures(Base):
+    """Failed logins per user and per client, to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_failure: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,379 @@
+"""Users, roles, credentials and logins. Each function owns its transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from genome.auth.principal import ROLES, Principal, check_role
+from genome.auth.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
+from genome.auth.secrets import (
+    hash_password,
+    hash_secret,
+    new_credential,
+    parse_credential,
+    secret_matches,
+    verify_password,
+)
+from genome.clock import now_ms
+from genome.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyRequests, Unauthenticated
+from genome.store.db import Database
+from genome.store.tables import Credential, LoginFailures, User, UserRole
+
+__all__ = [
+    "LoginPolicy",
+    "NewSession",
+    "authenticate",
+    "create_token",
+    "create_user",
+    "delete_user",
+    "ensure_admin",
+    "get_user",
+    "list_tokens",
+    "list_users",
+    "login",
+    "logout",
+    "mint_run_token",
+    "remove_role",
+    "revoke_credential",
+    "revoke_token",
+    "set_password",
+    "set_role",
+]
+
+API, SESSION, RUN = "api", "session", "run"
+_DAY_MS = 86_400_000
+# last_used is a write; refreshing it at most once a minute keeps authenticated reads read-only.
+_LAST_USED_EVERY_MS = 60_000
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How hard guessing passwords is made: failures allowed in a window, then a lockout."""
+
+    max_failures_per_user: int = 5
+    max_failures_per_client: int = 20
+    window_seconds: int = 900
+    lockout_seconds: int = 900
+    session_hours: float = 12.0
+
+
+@dataclass(frozen=True)
+class NewSession:
+    principal: Principal
+    cookie: str
+    csrf_token: str
+    expires: int
+
+
+def _roles(user: User) -> dict[str, str]:
+    return {role.application: role.role for role in user.roles}
+
+
+def _principal(user: User, credential: Credential | None = None) -> Principal:
+    roles = _roles(user)
+    if credential is not None and credential.scope_application:
+        # A run token acts in one application, with no more than both its cap and its owner's role there.
+        application = credential.scope_application
+        cap = ROLES.index(credential.scope_role or "viewer") + 1
+        level = min(Principal(user.username, roles).level(application), cap)
+        roles = {application: ROLES[level - 1]} if level else {}
+    return Principal(user.username, roles, credential.id if credential else None)
+
+
+def _user_read(user: User) -> UserRead:
+    return UserRead(username=user.username, roles=_roles(user), created=user.created)
+
+
+def _token_read(credential: Credential) -> TokenRead:
+    return TokenRead(
+        id=credential.id,
+        kind=credential.kind,
+        name=credential.name,
+        username=credential.username,
+        scopeApplication=credential.scope_application,
+        created=credential.created,
+        expires=credential.expires,
+        lastUsed=credential.last_used,
+        revoked=credential.revoked,
+    )
+
+
+def _get_user(session: Session, username: str) -> User:
+    user = session.get(User, username)
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist", field="username")
+    return user
+
+
+def _require_user_admin(actor: Principal, application: str = "*") -> None:
+    if not actor.can(application, "admin"):
+        where = "every application" if application == "*" else f"application {application!r}"
+        raise PermissionDenied(f"{actor.username} needs the admin role in {where}")
+
+
+def ensure_admin(db: Database, password: str | None) -> str | None:
+    """Create the first user, ``admin``, when there are none; returns its password if one was generated."""
+    with db.write() as session:
+        if session.scalar(select(User.username).limit(1)) is not None:
+            return None
+        generated = None if password else secrets.token_urlsafe(15)
+        user = User(username="admin", password_hash=hash_password(password or generated or ""), created=now_ms())
+        user.roles = [UserRole(application="*", role="admin")]
+        session.add(user)
+        return generated
+
+
+def authenticate(db: Database, presented: str, *, kinds: tuple[str, ...], csrf: str | None = None) -> Principal:
+    """The principal behind a presented credential of one of ``kinds``; 401 for anything else.
+
+    ``csrf`` is checked when given (sessions on state-changing requests).
+    """
+    parsed = parse_credential(presented)
+    if parsed is None:
+        raise Unauthenticated("the credential is not a Genome token")
+    credential_id, secret = parsed
+    now = now_ms()
+    with db.read() as session:
+        credential = session.get(Credential, credential_id)
+        if credential is None or credential.kind not in kinds or not secret_matches(secret, credential.secret_hash):
+            raise Unauthenticated("the credential is not valid")
+        if credential.revoked is not None:
+            raise Unauthenticated(f"the {credential.kind} token {credential.name!r} has been revoked")
+        if credential.expires is not None and credential.expires <= now:
+            raise Unauthenticated(f"the {credential.kind} token {credential.name!r} has expired")
+        if csrf is not None and (credential.csrf_hash is None or not secret_matches(csrf, credential.csrf_hash)):
+            raise PermissionDenied("missing or wrong X-CSRF-Token header for this session")
+        principal = _principal(_get_user(session, credential.username), credential)
+        stale = credential.last_used is None or now - credential.last_used > _LAST_USED_EVERY_MS
+    if stale:
+        with db.write() as session:
+            row = session.get(Credential, credential_id)
+            if row is not None:
+                row.last_used = now
+    return principal
+
+
+def _check_lock(session: Session, key: str, now: int) -> None:
+    row = session.get(LoginFailures, key)
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        seconds = max(1, (row.locked_until - now + 999) // 1000)
+        raise TooManyRequests(f"too many failed logins; try again in {seconds} s", retry_after=seconds)
+
+
+def _record_failure(session: Session, key: str, limit: int, policy: LoginPolicy, now: int) -> None:
+    row = session.get(LoginFailures, key)
+    if row is None or now - row.first_failure > policy.window_seconds * 1000:
+        if row is None:
+            row = LoginFailures(key=key, failures=0, first_failure=now)
+            session.add(row)
+        row.failures, row.first_failure, row.locked_until = 0, now, None
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + policy.lockout_seconds * 1000
+
+
+def login(db: Database, username: str, password: str, *, client: str, policy: LoginPolicy) -> NewSession:
+    """Check a password and open a browser session; repeated failures lock the user and the client out."""
+    now = now_ms()
+    user_key, client_key = f"user:{username}", f"client:{client}"
+    with db.read() as session:
+        _check_lock(session, user_key, now)
+        _check_lock(session, client_key, now)
+        user = session.get(User, username)
+        valid = verify_password(user.password_hash if user else None, password)
+    if not valid or user is None:
+        with db.write() as session:
+            _record_failure(session, user_key, policy.max_failures_per_user, policy, now)
+            _record_failure(session, client_key, policy.max_failures_per_client, policy, now)
+        raise Unauthenticated("wrong username or password")
+    credential_id, secret, presented = new_credential()
+    csrf_token = secrets.token_urlsafe(32)
+    expires = now + int(policy.session_hours * 3_600_000)
+    with db.write() as session:
+        failures = session.get(LoginFailures, user_key)
+        if failures is not None:
+            session.delete(failures)
+        session.add(
+            Credential(
+                id=credential_id,
+                kind=SESSION,
+                username=username,
+                name=f"session from {client}",
+                secret_hash=hash_secret(secret),
+                csrf_hash=hash_secret(csrf_token),
+                created=now,
+                expires=expires,
+            )
+        )
+        principal = _principal(_get_user(session, username))
+    return NewSession(Principal(principal.username, principal.roles, credential_id), presented, csrf_token, expires)
+
+
+def logout(db: Database, principal: Principal) -> None:
+    if principal.credential_id:
+        revoke_credential(db, principal.credential_id)
+
+
+def revoke_credential(db: Database, credential_id: str) -> None:
+    """Revoke any credential at once (a run's token when the run ends, a session at logout)."""
+    with db.write() as session:
+        credential = session.get(Credential, credential_id)
+        if credential is not None and credential.revoked is None:
+            credential.revoked = now_ms()
+
+
+def create_user(db: Database, actor: Principal, user: UserCreate) -> UserRead:
+    _require_user_admin(actor)
+    with db.write() as session:
+        if session.get(User, user.username) is not None:
+            raise Conflict(f"user {user.username!r} already exists", field="username")
+        row = User(username=user.username, password_hash=hash_password(user.password), created=now_ms())
+        row.roles = [UserRole(application=app, role=role) for app, role in sorted(user.roles.items())]
+        session.add(row)
+        session.flush()
+        return _user_read(row)
+
+
+def list_users(db: Database, actor: Principal) -> list[UserRead]:
+    _require_user_admin(actor)
+    with db.read() as session:
+        return [_user_read(user) for user in session.scalars(select(User).order_by(User.username))]
+
+
+def get_user(db: Database, actor: Principal, username: str) -> UserRead:
+    if actor.username != username:
+        _require_user_admin(actor)
+    with db.read() as session:
+        return _user_read(_get_user(session, username))
+
+
+def set_role(db: Database, actor: Principal, username: str, application: str, role: str) -> UserRead:
+    """Grant ``role`` in ``application``; an application's admins may grant roles in it, global admins anywhere."""
+    check_role(role)
+    _require_user_admin(actor, application)
+    with db.write() as session:
+        user = _get_user(session, username)
+        current = next((grant for grant in user.roles if grant.application == application), None)
+        if current is None:
+            user.roles.append(UserRole(application=application, role=role))
+        else:
+            current.role = role
+        session.flush()
+        return _user_read(user)
+
+
+def remove_role(db: Database, actor: Principal, username: str, application: str) -> UserRead:
+    _require_user_admin(actor, application)
+    with db.write() as session:
+        user = _get_user(session, username)
+        current = next((grant for grant in user.roles if grant.application == application), None)
+        if current is None:
+            raise NotFound(f"user {username!r} has no role in application {application!r}", field="application")
+        user.roles.remove(current)
+        session.flush()
+        return _user_read(user)
+
+
+def delete_user(db: Database, actor: Principal, username: str) -> None:
+    _require_user_admin(actor)
+    if username == actor.username:
+        raise InvalidInput("you cannot delete yourself; ask another admin", field="username")
+    with db.write() as session:
+        session.delete(_get_user(session, username))
+
+
+def set_password(db: Database, actor: Principal, username: str, password: str, current_password: str | None) -> None:
+    """Change a password: your own with the current one, anyone's as a global admin. Other sessions end."""
+    own = actor.username == username
+    if not own:
+        _require_user_admin(actor)
+    new_hash = hash_password(password)
+    with db.write() as session:
+        user = _get_user(session, username)
+        if own and not verify_password(user.password_hash, current_password or ""):
+            raise PermissionDenied("currentPassword is wrong")
+        user.password_hash = new_hash
+        now = now_ms()
+        for credential in session.scalars(
+            select(Credential).where(
+                Credential.username == username, Credential.kind == SESSION, Credential.revoked.is_(None)
+            )
+        ):
+            if credential.id != actor.credential_id:
+                credential.revoked = now
+
+
+def create_token(db: Database, actor: Principal, request: TokenCreate) -> TokenCreated:
+    """An API token for yourself (admins: for anyone); the secret is in the answer and nowhere else."""
+    owner = request.username or actor.username
+    if owner != actor.username:
+        _require_user_admin(actor)
+    credential_id, secret, presented = new_credential()
+    now = now_ms()
+    with db.write() as session:
+        _get_user(session, owner)
+        credential = Credential(
+            id=credential_id,
+            kind=API,
+            username=owner,
+            name=request.name,
+            secret_hash=hash_secret(secret),
+            created=now,
+            expires=now + request.expiresInDays * _DAY_MS if request.expiresInDays else None,
+        )
+        session.add(credential)
+        session.flush()
+        return TokenCreated(**_token_read(credential).model_dump(), token=presented)
+
+
+def list_tokens(db: Database, actor: Principal, username: str | None = None) -> list[TokenRead]:
+    """Your API tokens; a global admin may list anyone's (or everyone's, with no username)."""
+    query = select(Credential).where(Credential.kind.in_((API, RUN))).order_by(Credential.created.desc())
+    if username != actor.username:
+        _require_user_admin(actor)
+    if username is not None:
+        query = query.where(Credential.username == username)
+    with db.read() as session:
+        return [_token_read(credential) for credential in session.scalars(query)]
+
+
+def revoke_token(db: Database, actor: Principal, token_id: str) -> TokenRead:
+    with db.write() as session:
+        credential = session.get(Credential, token_id)
+        if credential is None or (credential.username != actor.username and not actor.is_global_admin):
+            raise NotFound(f"token {token_id!r} does not exist", field="id")
+        if credential.revoked is None:
+            credential.revoked = now_ms()
+        return _token_read(credential)
+
+
+def mint_run_token(
+    db: Database, username: str, application: str, run_id: str, *, ttl_seconds: int, role: str = "editor"
+) -> tuple[str, str]:
+    """A short-lived token for a pipeline run acting for ``username`` in ``application`` only.
+
+    Returns the token to hand to the run and its id, for ``revoke_credential`` when the run ends.
+    """
+    check_role(role)
+    credential_id, secret, presented = new_credential()
+    now = now_ms()
+    with db.write() as session:
+        _get_user(session, username)
+        session.add(
+            Credential(
+                id=credential_id,
+                kind=RUN,
+                username=username,
+                name=f"run {run_id}",
+                secret_hash=hash_secret(secret),
+                scope_application=application,
+                scope_role=role,
+                created=now,
+                expires=now + ttl_seconds * 1000,
+            )
+        )
+    return presented, credential_id

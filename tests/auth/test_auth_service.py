@@ -1,0 +1,151 @@
+"""Users, credentials and logins at the service level, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from genome.auth import service
+from genome.auth.principal import LOCAL_ADMIN, Principal
+from genome.auth.schemas import TokenCreate, UserCreate
+from genome.errors import Conflict, NotFound, PermissionDenied, TooManyRequests, Unauthenticated
+from genome.store.db import Database
+from genome.store.tables import Credential, User
+
+POLICY = service.LoginPolicy(max_failures_per_user=3, max_failures_per_client=5, window_seconds=60, lockout_seconds=60)
+API = ("api", "run")
+
+
+@pytest.fixture
+def users(db: Database) -> Database:
+    service.create_user(
+        db, LOCAL_ADMIN, UserCreate(username="ann", password="ann-secret-1", roles={"search": "editor"})
+    )
+    service.create_user(db, LOCAL_ADMIN, UserCreate(username="bob", password="bob-secret-1", roles={"ads": "viewer"}))
+    return db
+
+
+def test_first_start_creates_admin_once(db: Database) -> None:
+    generated = service.ensure_admin(db, None)
+    assert generated and len(generated) >= 16
+    assert service.ensure_admin(db, "another-password") is None
+    session = service.login(db, "admin", generated, client="1.2.3.4", policy=POLICY)
+    assert session.principal.roles == {"*": "admin"}
+
+
+def test_passwords_are_stored_as_argon2id_only(users: Database) -> None:
+    with users.read() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "ann"))
+        dump = " ".join(str(row) for row in session.execute(text("select * from users")).all())
+    assert stored.startswith("$argon2id$")
+    assert "ann-secret-1" not in dump
+
+
+def test_login_wrong_password_and_unknown_user_look_the_same(users: Database) -> None:
+    for username, password in (("ann", "wrong-password"), ("nobody", "ann-secret-1")):
+        with pytest.raises(Unauthenticated, match="wrong username or password"):
+            service.login(users, username, password, client="c1", policy=POLICY)
+
+
+def test_repeated_failures_lock_the_user_then_the_client(users: Database) -> None:
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):
+            service.login(users, "ann", "nope-nope", client="c1", policy=POLICY)
+    with pytest.raises(TooManyRequests) as caught:
+        service.login(users, "ann", "ann-secret-1", client="c2", policy=POLICY)  # right password, still locked
+    assert caught.value.retry_after and caught.value.retry_after > 0
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            service.login(users, "bob", "nope-nope", client="c1", policy=POLICY)
+    with pytest.raises(TooManyRequests):  # c1 has now failed 5 times, for any user
+        service.login(users, "bob", "bob-secret-1", client="c1", policy=POLICY)
+    assert service.login(users, "bob", "bob-secret-1", client="c3", policy=POLICY).principal.username == "bob"
+
+
+def test_tokens_work_until_revoked_and_store_only_a_hash(users: Database) -> None:
+    ann = Principal("ann", {"search": "editor"})
+    created = service.create_token(users, ann, TokenCreate(name="laptop"))
+    principal = service.authenticate(users, created.token, kinds=API)
+    assert (principal.username, principal.roles) == ("ann", {"search": "editor"})
+    with users.read() as session:
+        stored = session.get(Credential, created.id)
+        assert stored is not None and created.token.split("_")[-1] not in stored.secret_hash
+    assert [token.name for token in service.list_tokens(users, ann, "ann")] == ["laptop"]
+    service.revoke_token(users, ann, created.id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate(users, created.token, kinds=API)
+
+
+def test_expired_and_forged_tokens_fail(users: Database) -> None:
+    ann = Principal("ann", {"search": "editor"})
+    created = service.create_token(users, ann, TokenCreate(name="short"))
+    with users.write() as session:
+        session.get(Credential, created.id).expires = 1  # type: ignore[union-attr]
+    with pytest.raises(Unauthenticated, match="expired"):
+        service.authenticate(users, created.token, kinds=API)
+    forged = created.token[:-4] + "AAAA"
+    with pytest.raises(Unauthenticated):
+        service.authenticate(users, forged, kinds=API)
+    with pytest.raises(Unauthenticated, match="not a Genome token"):
+        service.authenticate(users, "Basic abc", kinds=API)
+
+
+def test_sessions_are_not_api_tokens_and_check_csrf(users: Database) -> None:
+    opened = service.login(users, "ann", "ann-secret-1", client="c", policy=POLICY)
+    with pytest.raises(Unauthenticated):
+        service.authenticate(users, opened.cookie, kinds=API)
+    assert service.authenticate(users, opened.cookie, kinds=("session",)).username == "ann"
+    assert service.authenticate(users, opened.cookie, kinds=("session",), csrf=opened.csrf_token).username == "ann"
+    with pytest.raises(PermissionDenied, match="CSRF"):
+        service.authenticate(users, opened.cookie, kinds=("session",), csrf="forged")
+    service.logout(users, service.authenticate(users, opened.cookie, kinds=("session",)))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate(users, opened.cookie, kinds=("session",))
+
+
+def test_run_tokens_are_scoped_to_one_application_and_capped(users: Database) -> None:
+    service.set_role(users, LOCAL_ADMIN, "ann", "*", "admin")
+    token, token_id = service.mint_run_token(users, "ann", "search", "run-1", ttl_seconds=60)
+    principal = service.authenticate(users, token, kinds=API)
+    assert principal.roles == {"search": "editor"}
+    assert not principal.can("ads", "viewer")
+    service.revoke_credential(users, token_id)
+    with pytest.raises(Unauthenticated):
+        service.authenticate(users, token, kinds=API)
+    bob_token, _ = service.mint_run_token(users, "bob", "ads", "run-2", ttl_seconds=60)
+    assert service.authenticate(users, bob_token, kinds=API).roles == {"ads": "viewer"}  # never above its owner
+
+
+def test_only_admins_manage_users_and_others_tokens(users: Database) -> None:
+    ann = Principal("ann", {"search": "editor"})
+    with pytest.raises(PermissionDenied):
+        service.create_user(users, ann, UserCreate(username="eve", password="eve-secret-1"))
+    with pytest.raises(PermissionDenied):
+        service.create_token(users, ann, TokenCreate(name="x", username="bob"))
+    with pytest.raises(PermissionDenied):
+        service.list_tokens(users, ann, "bob")
+    with pytest.raises(Conflict):
+        service.create_user(users, LOCAL_ADMIN, UserCreate(username="ann", password="whatever-1"))
+    search_admin = Principal("sam", {"search": "admin"})
+    assert service.set_role(users, search_admin, "bob", "search", "viewer").roles == {
+        "ads": "viewer",
+        "search": "viewer",
+    }
+    with pytest.raises(PermissionDenied):
+        service.set_role(users, search_admin, "bob", "ads", "admin")
+    bob_token = service.create_token(users, LOCAL_ADMIN, TokenCreate(name="for-bob", username="bob"))
+    with pytest.raises(NotFound):
+        service.revoke_token(users, ann, bob_token.id)
+
+
+def test_password_change_needs_the_current_one_and_ends_other_sessions(users: Database) -> None:
+    first = service.login(users, "ann", "ann-secret-1", client="c", policy=POLICY)
+    ann = service.authenticate(users, first.cookie, kinds=("session",))
+    with pytest.raises(PermissionDenied):
+        service.set_password(users, ann, "ann", "new-secret-2", "wrong")
+    other = service.login(users, "ann", "ann-secret-1", client="c", policy=POLICY)
+    service.set_password(users, ann, "ann", "new-secret-2", "ann-secret-1")
+    with pytest.raises(Unauthenticated):
+        service.authenticate(users, other.cookie, kinds=("session",))
+    assert service.authenticate(users, first.cookie, kinds=("session",)).username == "ann"
+    assert service.login(users, "ann", "new-secret-2", client="c", policy=POLICY)
