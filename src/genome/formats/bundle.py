@@ -1,17 +1,24 @@
 """The model bundle: one zip holding the model in its own format and the wrapper fields that travel with it.
 
-    genome.json   manifest: bundle version, format, model file and class, framework, parameters, JSON fields
-    model.*       the model, written by its format (model.pkl, model.json, model.keras, model.pt, ...)
-    fields.pkl    wrapper fields that are not JSON (a preprocessing function, say), cloudpickled
+    genome.json   manifest: bundle version, format, model file and class, framework, parameters, JSON fields,
+                  library versions
+    model.*       the model, written by its format (model.pkl, model.json, model.keras, model.pt, ...), plus any
+                  file the format adds beside it (xgboost-params.json)
+    fields.pkl    wrapper fields JSON would not give back unchanged (a preprocessing function, a tuple), cloudpickled
 
-The server reads only ``genome.json`` (no unpickling) to validate an upload and fill in its metadata.
+The server reads only ``genome.json`` (no unpickling) to validate an upload and fill in its metadata. Entries carry
+no timestamps, so packing the same model twice gives the same bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import pickle
 import platform
+import shutil
+import sys
 import tempfile
 import zipfile
 from importlib import metadata
@@ -22,28 +29,82 @@ import cloudpickle
 
 from genome.errors import InvalidInput
 from genome.formats.describe import describe
-from genome.formats.registry import ModelFormat, class_path, format_for, format_named, module_root
+from genome.formats.registry import ModelFormat, class_path, format_for, format_named
 
 __all__ = ["BUNDLE_VERSION", "MANIFEST", "pack", "read_manifest", "unpack"]
 
 BUNDLE_VERSION = 1
 MANIFEST = "genome.json"
 _FIELDS = "fields.pkl"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_COPY_CHUNK = 1024 * 1024
+# What pickling (cloudpickle, torch.save) raises for an object it cannot carry, such as a lock or an open file.
+_PICKLE_ERRORS = (pickle.PicklingError, TypeError, AttributeError)
 
 
 def _is_json(value: Any) -> bool:
+    """Whether JSON gives the value back unchanged; tuples, non-string keys and NaN would not, so they are pickled."""
     try:
-        json.dumps(value)
+        return bool(json.loads(json.dumps(value)) == value)
     except (TypeError, ValueError):
         return False
-    return True
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    return dict(metadata.packages_distributions())
 
 
 def _library_version(root: str) -> str | None:
+    # Import names are not distribution names: sklearn is scikit-learn, xgboost may be xgboost-cpu.
+    for name in (*_distributions().get(root, ()), root):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _libraries(model: Any) -> dict[str, str]:
+    """Python's version and those of the libraries the model's classes come from (a torch module defined in a
+    training script records torch; an XGBoost scikit-learn wrapper records both)."""
+    roots = {cls.__module__.partition(".")[0] for cls in type(model).__mro__} - set(sys.stdlib_module_names)
+    versions = {"python": platform.python_version()}
+    for root in sorted(roots):
+        version = _library_version(root)
+        if version is not None:
+            versions[root] = version
+    return versions
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    # No clock or file times in the zip: the same model packs to the same bytes, which the content-addressed
+    # artifact store then keeps once.
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _dump_model(fmt: ModelFormat, model: Any, folder: Path) -> str:
     try:
-        return metadata.version({"sklearn": "scikit-learn"}.get(root, root))
-    except metadata.PackageNotFoundError:
-        return None
+        return fmt.dump(model, folder)
+    except _PICKLE_ERRORS as exc:
+        raise InvalidInput(
+            f"the estimator ({class_path(model)}) cannot be serialized as {fmt.name}: {exc}", field="estimator"
+        ) from exc
+
+
+def _pickle_fields(fields: dict[str, Any]) -> bytes:
+    try:
+        data: bytes = cloudpickle.dumps(fields, protocol=5)
+        return data
+    except _PICKLE_ERRORS as exc:
+        for name, value in fields.items():  # name the field at fault
+            try:
+                cloudpickle.dumps(value, protocol=5)
+            except _PICKLE_ERRORS:
+                raise InvalidInput(f"{name} cannot be serialized: {exc}", field=name) from exc
+        raise
 
 
 def pack(model: Any, fields: dict[str, Any], formats: list[ModelFormat] | None = None) -> tuple[bytes, dict[str, Any]]:
@@ -51,28 +112,32 @@ def pack(model: Any, fields: dict[str, Any], formats: list[ModelFormat] | None =
     fmt = format_for(model, formats)
     json_fields = {k: v for k, v in fields.items() if v is None or _is_json(v)}
     other_fields = {k: v for k, v in fields.items() if k not in json_fields}
-    root = module_root(model)
+    described = describe(model)
     manifest: dict[str, Any] = {
         "genomeBundle": BUNDLE_VERSION,
         "format": fmt.name,
         "modelClass": class_path(model),
-        "framework": describe(model)["framework"],
-        "parameters": describe(model),
+        "framework": described["framework"],
+        "parameters": described,
         "fields": json_fields,
         "pickledFields": sorted(other_fields),
-        "libraries": {"python": platform.python_version(), root: _library_version(root)},
+        "libraries": _libraries(model),
     }
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="genome-pack-") as tmp:
         folder = Path(tmp)
-        manifest["modelFile"] = fmt.dump(model, folder)
+        manifest["modelFile"] = _dump_model(fmt, model, folder)
+        pickled = _pickle_fields(other_fields) if other_fields else None
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(MANIFEST, json.dumps(manifest))
+            archive.writestr(_entry(MANIFEST), json.dumps(manifest))
             for path in sorted(folder.rglob("*")):
                 if path.is_file():
-                    archive.write(path, path.relative_to(folder).as_posix())
-            if other_fields:
-                archive.writestr(_FIELDS, cloudpickle.dumps(other_fields, protocol=5))
+                    entry = _entry(path.relative_to(folder).as_posix())
+                    entry.file_size = path.stat().st_size  # lets zipfile switch to zip64 for a model over 2 GiB
+                    with path.open("rb") as source, archive.open(entry, "w") as target:
+                        shutil.copyfileobj(source, target, _COPY_CHUNK)
+            if pickled is not None:
+                archive.writestr(_entry(_FIELDS), pickled)
     return buffer.getvalue(), manifest
 
 

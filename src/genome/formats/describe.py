@@ -58,7 +58,11 @@ def _n_estimators(model: Any) -> int | None:
             return value
     if hasattr(model, "num_trees"):  # lightgbm.Booster
         return int(model.num_trees())
-    return None
+    try:  # an xgboost.Booster, or a wrapper left at n_estimators=None (the library's default of 100)
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        return int(booster.num_boosted_rounds()) if hasattr(booster, "num_boosted_rounds") else None
+    except (AttributeError, ValueError):  # an unfitted wrapper has no booster yet
+        return None
 
 
 def _estimator_type(model: Any) -> str | None:
@@ -93,7 +97,7 @@ def describe(model: Any) -> dict[str, Any]:
         "featureNames": _as_list(getattr(model, "feature_names_in_", None)),
         "targetClasses": _as_list(getattr(model, "classes_", None)),
         "numberOfFeatures": getattr(model, "n_features_in_", None),
-        "predictionType": _PREDICTION_TYPES.get(_estimator_type(final)),
+        "predictionType": _PREDICTION_TYPES.get(_estimator_type(final) or ""),
     }
     if described["category"] == "pipeline":
         described["steps"] = [{"name": name, "estimatorClass": class_path(step)} for name, step in model.steps]

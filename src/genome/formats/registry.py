@@ -7,6 +7,7 @@ framework (Spark ML, say) plugs in by adding one ``ModelFormat`` ahead of the cl
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +48,14 @@ def _import_class(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _require(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -70,7 +79,9 @@ class _Keras:
         # Keras picks its backend once, at import; models saved from the torch backend load on it.
         os.environ.setdefault("KERAS_BACKEND", "torch")
         keras = _require("keras", "keras")
-        return keras.saving.load_model(folder / file_name)
+        # Safe mode refuses Lambda layers (their code travels as bytecode). It would protect nothing here: loading
+        # a bundle already unpickles (fields.pkl, model.pkl), so a bundle is only loaded from a store one trusts.
+        return keras.saving.load_model(folder / file_name, safe_mode=False)
 
 
 class _Torch:
@@ -93,20 +104,31 @@ class _Torch:
 
 
 class _XGBoost:
-    """XGBoost's own JSON model format, for boosters and their scikit-learn wrappers."""
+    """XGBoost's own JSON model format, for boosters and their scikit-learn wrappers.
+
+    That format keeps the trees but not a wrapper's hyperparameters (``n_estimators``, ``max_depth``, ...), which
+    a refit or ``clone`` of the loaded model needs, so they travel beside it in ``xgboost-params.json``.
+    """
 
     name = "xgboost-json"
+    _PARAMS = "xgboost-params.json"
 
     def matches(self, model: Any) -> bool:
         return module_root(model) == "xgboost" and hasattr(model, "save_model")
 
     def dump(self, model: Any, folder: Path) -> str:
         model.save_model(folder / "model.json")
+        if hasattr(model, "get_params"):
+            # A callable objective or callbacks cannot be JSON; the trees predict without them.
+            params = {key: value for key, value in model.get_params(deep=False).items() if _jsonable(value)}
+            (folder / self._PARAMS).write_text(json.dumps(params))
         return "model.json"
 
     def load(self, folder: Path, file_name: str, model_class: str) -> Any:
         _require("xgboost", "xgboost")
-        model = _import_class(model_class)()
+        params_file = folder / self._PARAMS
+        params = json.loads(params_file.read_text()) if params_file.is_file() else {}
+        model = _import_class(model_class)(**params)
         model.load_model(folder / file_name)
         return model
 

@@ -6,20 +6,18 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from enum import Enum
 from typing import Any
 
 import httpx
 
-from genome.errors import ArtifactCorrupt, InvalidInput, error_from_envelope
+from genome.errors import ArtifactCorrupt, InvalidInput
 from genome.formats.bundle import pack, unpack
+from genome.modelstore._http import DEFAULT_URL, USE_CLIENT_DEFAULT, ApiClient, Timeout
 from genome.modelstore._progress import TrackedBytes, transfer_bar, wanted
 from genome.modelstore.estimator import GenomeEstimator
 
 __all__ = ["DEFAULT_URL", "USE_CLIENT_DEFAULT", "ModelStore"]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-API_PREFIX = "/v1.0/genome"
 # Metadata a pipeline step's environment supplies when the caller leaves it out (see the Sequencer).
 _STEP_ENVIRONMENT = {
     "application": "APPLICATION",
@@ -29,15 +27,7 @@ _STEP_ENVIRONMENT = {
 }
 
 
-class _Default(Enum):
-    USE_CLIENT_DEFAULT = "USE_CLIENT_DEFAULT"
-
-
-USE_CLIENT_DEFAULT = _Default.USE_CLIENT_DEFAULT
-Timeout = float | None | _Default
-
-
-class ModelStore:
+class ModelStore(ApiClient):
     """Saves, finds and loads model versions through a Genome server.
 
     Args:
@@ -63,62 +53,8 @@ class ModelStore:
         progress: bool | None = None,
         client: httpx.Client | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("GENOME_URL") or DEFAULT_URL).rstrip("/")
-        self._token = token or os.environ.get("GENOME_TOKEN")
+        super().__init__(url, token, timeout=timeout, progress=progress, client=client)
         self._step_environment = {key: os.environ[var] for key, var in _STEP_ENVIRONMENT.items() if os.environ.get(var)}
-        self._timeout = timeout
-        self._progress = progress
-        self._client = client or httpx.Client()
-        self._closed = False
-
-    def __enter__(self) -> ModelStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
-        self._closed = True
-
-    def _build(self, method: str, path: str, timeout: Timeout, **kwargs: Any) -> httpx.Request:
-        if self._closed:
-            raise RuntimeError("this ModelStore is closed; create a new one")
-        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        seconds = self._timeout if timeout is USE_CLIENT_DEFAULT else timeout
-        return self._client.build_request(
-            method, f"{self.url}{API_PREFIX}{path}", headers=headers, timeout=seconds, **kwargs
-        )
-
-    @staticmethod
-    def _raise_for_error(response: httpx.Response) -> None:
-        if response.is_error:
-            response.read()
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            raise error_from_envelope(response.status_code, body)
-
-    def _request(
-        self, method: str, path: str, *, timeout: Timeout = USE_CLIENT_DEFAULT, **kwargs: Any
-    ) -> httpx.Response:
-        response = self._client.send(self._build(method, path, timeout, **kwargs))
-        self._raise_for_error(response)
-        return response
-
-    def _download(self, path: str, size: int) -> bytes:
-        response = self._client.send(self._build("GET", path, USE_CLIENT_DEFAULT), stream=True)
-        try:
-            self._raise_for_error(response)
-            chunks = []
-            with transfer_bar("downloading model", size, wanted(self._progress, size)) as advance:
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    advance(len(chunk))
-            return b"".join(chunks)
-        finally:
-            response.close()
 
     def save_model(
         self, genome_estimator: GenomeEstimator, meta: Mapping[str, Any], *, timeout: Timeout = USE_CLIENT_DEFAULT

@@ -65,12 +65,10 @@ class ArtifactStore:
                     target.write(chunk)
             sha256 = digest.hexdigest()
             key = f"sha256/{sha256[:2]}/{sha256}"
-            final = self._path(key)
-            if self.fs.exists(final) and self.fs.size(final) == size:
-                self.fs.rm(temporary)
-            else:
-                self.fs.makedirs(self._path(f"sha256/{sha256[:2]}"), exist_ok=True)
-                self.fs.mv(temporary, final)
+            # Move onto the address even when a blob is there: the bytes are the same by construction, and a
+            # blob damaged on disk (same size, flipped bytes) or deleted behind a stale listing is repaired.
+            self.fs.makedirs(self._path(f"sha256/{sha256[:2]}"), exist_ok=True)
+            self.fs.mv(temporary, self._path(key))
         except BaseException:
             if self.fs.exists(temporary):
                 self.fs.rm(temporary)
@@ -80,7 +78,7 @@ class ArtifactStore:
     def get(self, key: str, sha256: str, *, owner: str) -> bytes:
         """The blob's bytes, checked against ``sha256``; ``owner`` names the record in the error."""
         try:
-            data = self.fs.cat_file(self._path(key))
+            data: bytes = self.fs.cat_file(self._path(key))
         except FileNotFoundError as exc:
             raise ArtifactCorrupt(f"the artifact of {owner} is missing from the artifact store ({key})") from exc
         if hashlib.sha256(data).hexdigest() != sha256:
