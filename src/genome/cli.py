@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,7 +22,11 @@ app = typer.Typer(
     add_completion=False,
 )
 models_app = typer.Typer(help="Browse the Model Store (talks to the server at GENOME_URL).", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their roles per application (admins).", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for the SDK, the CLI and scripts.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 
 UrlOption = Annotated[str | None, typer.Option("--url", envvar="GENOME_URL", help="Genome server URL.")]
@@ -28,12 +34,19 @@ TokenOption = Annotated[
     str | None, typer.Option("--token", envvar="GENOME_TOKEN", help="API token.", show_default=False)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+UserOption = Annotated[
+    str | None,
+    typer.Option("--username", "-u", help="Log in as this user (asks for the password) instead of using a token."),
+]
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default GENOME_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default GENOME_PORT or 8080).")] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Local development only: no credentials needed, loopback only.")
+    ] = False,
 ) -> None:
     """Run the Genome server: API under /v1.0/genome, OpenAPI docs at /v1.0/genome/docs."""
     import uvicorn
@@ -41,7 +54,10 @@ def serve(
     from genome.config import Settings
     from genome.server.app import create_app
 
-    settings = Settings()
+    settings = Settings(**({"no_auth": True} if no_auth else {}))
+    if settings.no_auth and (host or settings.host) not in _LOOPBACK:
+        console.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1, localhost)")
+        raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
         f"Genome on http://{host or settings.host}:{port or settings.port} "
@@ -50,19 +66,36 @@ def serve(
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
 
 
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
 def _store(url: str | None, token: str | None) -> Any:
     from genome.modelstore.client import ModelStore
 
     return ModelStore(url, token)
 
 
+def _accounts(url: str | None, token: str | None, username: str | None) -> Any:
+    from genome.modelstore.accounts import Accounts
+
+    accounts = Accounts(url, token)
+    if username:
+        accounts.login(username, typer.prompt(f"password for {username}", hide_input=True))
+    return accounts
+
+
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _fail(error: GenomeError) -> None:
-    console.print(f"[red]error:[/red] {error.message}")
-    raise typer.Exit(1)
+@contextmanager
+def _reporting_errors() -> Iterator[None]:
+    """Turn a server's error into one red line and exit status 1."""
+    try:
+        yield
+    except GenomeError as error:
+        console.print(f"[red]error:[/red] {error.message}")
+        raise typer.Exit(1) from None
 
 
 @models_app.command("list")
@@ -86,11 +119,8 @@ def models_list(
     for pair in tag or []:
         key, _, value = pair.partition(":")
         conditions.append({"field": f"tags.{key}", "op": "eq", "value": value})
-    try:
-        with _store(url, token) as store:
-            page = store.search_models({"and": conditions} if conditions else None, keyword=keyword, limit=limit)
-    except GenomeError as error:
-        _fail(error)
+    with _reporting_errors(), _store(url, token) as store:
+        page = store.search_models({"and": conditions} if conditions else None, keyword=keyword, limit=limit)
     if as_json:
         console.print_json(json.dumps(page))
         return
@@ -122,11 +152,8 @@ def models_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one model version with its parameters, tags, aliases and artifact."""
-    try:
-        with _store(url, token) as store:
-            record = store.get_model(version_id)
-    except GenomeError as error:
-        _fail(error)
+    with _reporting_errors(), _store(url, token) as store:
+        record = store.get_model(version_id)
     if as_json:
         console.print_json(json.dumps(record))
         return
@@ -138,6 +165,134 @@ def models_show(
             value = json.dumps(value, indent=1) if value else ""
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
+
+
+@users_app.command("list")
+def users_list(url: UrlOption = None, token: TokenOption = None, username: UserOption = None) -> None:
+    """List users and their roles."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        users = accounts.list_users()
+    table = Table("username", "roles", "created")
+    for user in users:
+        roles = ", ".join(f"{app}={role}" for app, role in user["roles"].items())
+        table.add_row(user["username"], roles, _when(user["created"]))
+    console.print(table)
+
+
+def _parse_roles(pairs: list[str] | None) -> dict[str, str]:
+    roles = {}
+    for pair in pairs or []:
+        application, sep, role = pair.rpartition("=")
+        if not sep or not application:
+            console.print(f"[red]error:[/red] --role {pair!r} must be written application=role, e.g. search=editor")
+            raise typer.Exit(2)
+        roles[application] = role
+    return roles
+
+
+@users_app.command("add")
+def users_add(
+    new_user: Annotated[str, typer.Argument(metavar="USERNAME", help="The new user's name.")],
+    role: Annotated[list[str] | None, typer.Option(help="application=role, repeatable; * for all.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """Add a user (asks for their password)."""
+    roles = _parse_roles(role)
+    password = typer.prompt(f"password for {new_user}", hide_input=True, confirmation_prompt=True)
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        user = accounts.create_user(new_user, password, roles)
+    console.print(f"added {user['username']} with roles {user['roles'] or 'none'}")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    user: Annotated[str, typer.Argument(metavar="USERNAME")],
+    application: Annotated[str, typer.Argument(help="The application, or * for all.")],
+    role: Annotated[str, typer.Argument(help="viewer, editor or admin; 'none' removes the role.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """Grant a user a role in an application (or remove it with 'none')."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        if role == "none":
+            updated = accounts.remove_role(user, application)
+        else:
+            updated = accounts.set_role(user, application, role)
+    console.print(f"{updated['username']}: {updated['roles'] or 'no roles'}")
+
+
+@users_app.command("remove")
+def users_remove(
+    user: Annotated[str, typer.Argument(metavar="USERNAME")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """Remove a user and every token they hold."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        accounts.delete_user(user)
+    console.print(f"removed {user}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'laptop' or 'ci'.")],
+    days: Annotated[int, typer.Option(help="Days until it expires.")] = 90,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="Never expires (revoke it by hand).")] = False,
+    owner: Annotated[str | None, typer.Option("--for", help="Admins: create it for this user.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """Create an API token and print it once; use it as GENOME_TOKEN."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        created = accounts.create_token(name, expires_in_days=None if no_expiry else days, username=owner)
+    expires = _when(created["expires"]) if created["expires"] else "never"
+    console.print(f"token {created['name']!r} for {created['username']} (id {created['id']}, expires {expires}):")
+    print(created["token"])
+    console.print("[dim]It is shown only now. Export it as GENOME_TOKEN.[/dim]")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    owner: Annotated[str | None, typer.Option("--for", help="Admins: this user's tokens.")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Admins: every user's tokens.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """List API tokens (never their secrets)."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        tokens = accounts.list_tokens(owner, all_users=all_users)
+    table = Table("id", "name", "user", "kind", "created", "expires", "last used", "revoked")
+    for item in tokens:
+        table.add_row(
+            item["id"],
+            item["name"],
+            item["username"],
+            item["kind"],
+            _when(item["created"]),
+            _when(item["expires"]) if item["expires"] else "never",
+            _when(item["lastUsed"]) if item["lastUsed"] else "",
+            _when(item["revoked"]) if item["revoked"] else "",
+        )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    username: UserOption = None,
+) -> None:
+    """Revoke a token; it stops working at once."""
+    with _reporting_errors(), _accounts(url, token, username) as accounts:
+        revoked = accounts.revoke_token(token_id)
+    console.print(f"revoked {revoked['name']!r} ({revoked['id']})")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "settings_table"]
@@ -43,6 +43,26 @@ class Settings(BaseSettings):
         description="Largest request body accepted (model uploads included); larger ones get 413.",
     )
     page_size_max: int = Field(default=500, gt=0, description="Largest page a list or search request may ask for.")
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the first user, admin, created when there are no users; "
+        "default: a random one printed once at that first start.",
+    )
+    no_auth: bool = Field(
+        default=False,
+        description="Serve without credentials, as a local admin (development only, loopback only; "
+        "what `genome serve --no-auth` sets).",
+    )
+    session_hours: float = Field(default=12.0, gt=0, description="How long a browser login session lasts.")
+    login_max_failures: int = Field(
+        default=5, gt=0, description="Failed logins for one user, within the lockout window, before it is locked."
+    )
+    login_client_max_failures: int = Field(
+        default=20, gt=0, description="Failed logins from one client address before that client is locked."
+    )
+    login_lockout_seconds: int = Field(
+        default=900, gt=0, description="The failure window and the lockout that follows, in seconds."
+    )
 
     @field_validator("home")
     @classmethod

@@ -7,7 +7,11 @@ import binascii
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import coercions, roles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from genome.errors import InvalidInput
 from genome.models.schemas import And, Condition, Filter, LegacySearch, ModelVersionSearch, Not, Or
@@ -33,6 +37,33 @@ FIELDS: dict[str, Any] = {
     "createdBy": V.created_by,
 }
 _NUMERIC = {"versionNumber", "created", "artifactTime"}
+
+
+class _Unindexed(ColumnElement[Any]):
+    """A column SQLite must not drive the query from: it renders ``+column`` there and the bare column elsewhere.
+
+    SQLite has no statistics to tell a tag matching 60 versions from one matching 15,000, and left alone it
+    always starts from the tag's version ids, then sorts every matching (wide) row to find one page. Walking the
+    sort order's index instead, testing each id against the tag's ids held in memory, reads only the index and
+    stops when the page is full. PostgreSQL keeps its statistics-based choice.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # noqa: RUF012 (SQLAlchemy's own form)
+
+    def __init__(self, column: Any) -> None:
+        self.column = coercions.expect(roles.ExpressionElementRole, column)
+        self.type = self.column.type
+
+
+@compiles(_Unindexed)
+def _compile_unindexed(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _compile_unindexed_sqlite(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.column, **kw)}"
 
 
 def _like_escape(text: str) -> str:
@@ -90,13 +121,15 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
     prefix, _, key = field.partition(".")
     if prefix == "tags" and key:
         value = _check_value(condition, numeric=False)
+        version_id = _Unindexed(V.id)
         if condition.op == "exists":
-            found = V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key))
+            found = version_id.in_(select(ModelTag.version_id).where(ModelTag.key == key))
             return found if value else not_(found)
         if condition.op == "ne":
-            return not_(V.id.in_(select(ModelTag.version_id).where(ModelTag.key == key, ModelTag.value == value)))
+            tagged = select(ModelTag.version_id).where(ModelTag.key == key, ModelTag.value == value)
+            return not_(version_id.in_(tagged))
         matching = select(ModelTag.version_id).where(ModelTag.key == key, _compare(ModelTag.value, condition, value))
-        return V.id.in_(matching)
+        return version_id.in_(matching)
     if prefix in ("parameters", "metrics") and key:
         return _json_condition(condition, getattr(V, prefix)[key])
     if field in ("alias", "aliases"):
@@ -168,17 +201,21 @@ def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None 
         query = query.where(visible)
     if search.filter is not None:
         query = query.where(_compile(search.filter))
-    for word in (search.keyword or "").lower().split():
+    words = (search.keyword or "").lower().split()
+    if words:
+        # Always true (the column is NOT NULL); stating it lets SQLite use its keyword index, which is partial on it.
+        query = query.where(V.search_text.is_not(None))
+    for word in words:
         query = query.where(V.search_text.like(f"%{_like_escape(word)}%", escape="\\"))
     descending = search.sort.startswith("-")
     sort_field = search.sort.lstrip("-")
     column = FIELDS[sort_field]
     if search.cursor:
         value, last_id = decode_cursor(search.cursor, search.sort)
-        if descending:
-            query = query.where(or_(column < value, and_(column == value, V.id < last_id)))
-        else:
-            query = query.where(or_(column > value, and_(column == value, V.id > last_id)))
+        # Sort columns are NOT NULL, so the row comparison means "column < value, or equal and id < last_id";
+        # written as one, both databases seek to it in the (column, id) index.
+        position, last = tuple_(column, V.id), tuple_(value, last_id)
+        query = query.where(position < last if descending else position > last)
     order = (column.desc(), V.id.desc()) if descending else (column.asc(), V.id.asc())
     return query.order_by(*order).limit(search.limit + 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -74,10 +74,28 @@ class ModelVersion(Base):
 
     __table_args__ = (
         Index("ux_model_versions_name_number", "application", "canonical_name", "version_number", unique=True),
-        Index("ix_model_versions_created", "created"),
+        # One index per sort key, ending in id like the search's ORDER BY, so a page is read in index order and
+        # the scan stops once it is full (keyset cursors seek into the same index).
+        Index("ix_model_versions_created", "created", "id"),
+        Index("ix_model_versions_canonical_name", "canonical_name", "id"),
+        Index("ix_model_versions_version_number", "version_number", "id"),
+        Index("ix_model_versions_artifact_time", "artifact_time", "id"),
         Index("ix_model_versions_app_created", "application", "created"),
         Index("ix_model_versions_framework", "framework", "created"),
         Index("ix_model_versions_pipeline_run", "pipeline_run_id"),
+        # Keyword search is a substring match. PostgreSQL answers it from a trigram index (the migration creates
+        # the pg_trgm extension first). SQLite walks newest-first through this covering index and tests the text
+        # there, without reading the wide rows; it is partial on a condition only keyword searches state, so no
+        # other query walks this wider index instead of ix_model_versions_created.
+        Index(
+            "ix_model_versions_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_model_versions_keyword", "created", "id", "search_text", sqlite_where=text("search_text IS NOT NULL")
+        ).ddl_if(dialect="sqlite"),
     )
 
 

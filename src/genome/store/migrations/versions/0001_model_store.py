@@ -55,9 +55,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.create_index("ix_model_versions_app_created", ["application", "created"], unique=False)
-        batch_op.create_index("ix_model_versions_created", ["created"], unique=False)
+        batch_op.create_index("ix_model_versions_artifact_time", ["artifact_time", "id"], unique=False)
+        batch_op.create_index("ix_model_versions_canonical_name", ["canonical_name", "id"], unique=False)
+        batch_op.create_index("ix_model_versions_created", ["created", "id"], unique=False)
         batch_op.create_index("ix_model_versions_framework", ["framework", "created"], unique=False)
         batch_op.create_index("ix_model_versions_pipeline_run", ["pipeline_run_id"], unique=False)
+        batch_op.create_index("ix_model_versions_version_number", ["version_number", "id"], unique=False)
         batch_op.create_index(
             "ux_model_versions_name_number", ["application", "canonical_name", "version_number"], unique=True
         )
@@ -86,15 +89,26 @@ def upgrade() -> None:
     with op.batch_alter_table("model_tags", schema=None) as batch_op:
         batch_op.create_index("ix_model_tags_key_value", ["key", "value", "version_id"], unique=False)
 
+    # Keyword search is a substring match: a trigram index on PostgreSQL; on SQLite a covering index to walk
+    # newest-first testing the text without reading the rows (a PostgreSQL btree row could not hold long text),
+    # partial on a condition only keyword searches state (see tables.py).
     if op.get_bind().dialect.name == "postgresql":
-        # Keyword search is a substring match; trigram indexes keep it fast on large stores.
         op.execute("create extension if not exists pg_trgm")
         op.execute("create index ix_model_versions_search_trgm on model_versions using gin (search_text gin_trgm_ops)")
+    else:
+        op.create_index(
+            "ix_model_versions_keyword",
+            "model_versions",
+            ["created", "id", "search_text"],
+            sqlite_where=sa.text("search_text IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("drop index if exists ix_model_versions_search_trgm")
+    else:
+        op.drop_index("ix_model_versions_keyword", table_name="model_versions")
     with op.batch_alter_table("model_tags", schema=None) as batch_op:
         batch_op.drop_index("ix_model_tags_key_value")
 
@@ -105,6 +119,9 @@ def downgrade() -> None:
     op.drop_table("model_aliases")
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.drop_index("ux_model_versions_name_number")
+        batch_op.drop_index("ix_model_versions_version_number")
+        batch_op.drop_index("ix_model_versions_canonical_name")
+        batch_op.drop_index("ix_model_versions_artifact_time")
         batch_op.drop_index("ix_model_versions_pipeline_run")
         batch_op.drop_index("ix_model_versions_framework")
         batch_op.drop_index("ix_model_versions_created")
