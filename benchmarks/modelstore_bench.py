@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -48,6 +49,7 @@ from rich.progress import Progress
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 
+from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
 
@@ -85,8 +87,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def genome_server(home: Path, mode: str) -> Iterator[str]:
-    """A Genome server on a fresh SQLite database and artifact folder under ``home``; yields its URL."""
+def genome_server(home: Path, mode: str) -> Iterator[tuple[str, str]]:
+    """A Genome server on a fresh SQLite database and artifact folder under ``home``; yields its URL and an
+    admin API token (the SDK authenticates every request, as in production)."""
+    with _serving(home, mode, password := secrets.token_urlsafe(16)) as url, Accounts(url) as accounts:
+        accounts.login("admin", password)
+        yield url, accounts.create_token("bench", expires_in_days=1)["token"]
+
+
+@contextlib.contextmanager
+def _serving(home: Path, mode: str, password: str) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     if mode == "thread":
@@ -95,9 +105,7 @@ def genome_server(home: Path, mode: str) -> Iterator[str]:
         from genome.config import Settings
         from genome.server.app import create_app
 
-        # Without credentials where the server knows that setting: the benchmark measures storage, not auth.
-        fields = {"home": home, **({"no_auth": True} if "no_auth" in Settings.model_fields else {})}
-        settings = Settings.model_validate(fields)
+        settings = Settings(home=home, admin_password=password)
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -109,8 +117,7 @@ def genome_server(home: Path, mode: str) -> Iterator[str]:
             server.should_exit = True
             thread.join(timeout=30)
         return
-    # GENOME_NO_AUTH: the benchmark measures storage, not credentials (ignored by servers without auth).
-    env = {**os.environ, "GENOME_HOME": str(home), "GENOME_NO_AUTH": "true"}
+    env = {**os.environ, "GENOME_HOME": str(home), "GENOME_ADMIN_PASSWORD": password}
     log = (home.parent / "genome-server.log").open("wb")
     command = [sys.executable, "-m", "genome.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -322,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stderr(io.StringIO()):
             experiment = mlflow.create_experiment("bench", artifact_location=(tmp / "mlartifacts").as_uri())
         mlflow.set_experiment(experiment_id=experiment)
-        with genome_server(tmp / "genome-home", args.server) as url, ModelStore(url) as store:
+        with genome_server(tmp / "genome-home", args.server) as (url, token), ModelStore(url, token) as store:
             genome = Timings("Genome", f"SDK → server ({args.server}), SQLite + local artifacts, cloudpickle")
             systems: list[tuple[Timings, Callable[[], tuple[float, float, Any, int]]]] = [
                 (genome, GenomeRound(store, model, feature_names))

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import socket
 import statistics
@@ -42,9 +43,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from genome.auth.principal import LOCAL_ADMIN as ADMIN
 from genome.models import service
 from genome.models.schemas import ModelVersionSearch
 from genome.models.search import build_query
+from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.store.db import Database
 from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
@@ -235,7 +238,7 @@ def name_rows(name: Name, rng: random.Random, catalog: Catalog) -> tuple[list[di
                 "created": created,
                 "artifact_time": created - rng.randint(0, 3 * 3600 * 1000),
                 "created_by": rng.choice(USERS),
-                "search_text": service._search_text(  # the exact text create_version stores
+                "search_text": service.search_text(  # the exact text create_version stores
                     name.application,
                     name.canonical_name,
                     version_name,
@@ -351,11 +354,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def genome_server(database_url: str, home: Path) -> Iterator[str]:
-    """``genome serve`` in a subprocess on ``database_url``; yields its URL."""
+def genome_server(database_url: str, home: Path) -> Iterator[tuple[str, str]]:
+    """``genome serve`` in a subprocess on ``database_url``; yields its URL and an admin API token."""
     port = free_port()
-    # GENOME_NO_AUTH: the benchmark measures search, not credentials (ignored by servers without auth).
-    env = {**os.environ, "GENOME_HOME": str(home), "GENOME_DATABASE_URL": database_url, "GENOME_NO_AUTH": "true"}
+    password = secrets.token_urlsafe(16)
+    env = {
+        **os.environ,
+        "GENOME_HOME": str(home),
+        "GENOME_DATABASE_URL": database_url,
+        "GENOME_ADMIN_PASSWORD": password,
+    }
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("wb") as log:
         command = [sys.executable, "-m", "genome.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -370,7 +378,10 @@ def genome_server(database_url: str, home: Path) -> Iterator[str]:
                     if httpx.get(f"{url}/v1.0/genome/healthz", timeout=1).status_code == 200:
                         break
                 time.sleep(0.05)
-            yield url
+            with Accounts(url) as accounts:
+                accounts.login("admin", password)
+                token = accounts.create_token("search-bench", expires_in_days=1)["token"]
+            yield url, token
         finally:
             process.terminate()
             try:
@@ -422,20 +433,20 @@ def _search(db: Database, variant: str, **fields: Any) -> Query:
     search = ModelVersionSearch.model_validate(fields)
 
     def run() -> int:
-        return len(service.search_versions(db, search, page_size_max=PAGE_SIZE_MAX).items)
+        return len(service.search_versions(db, ADMIN, search, page_size_max=PAGE_SIZE_MAX).items)
 
     return Query(run, variant, lambda: _count(db, search))
 
 
 def _second_page(db: Database, variant: str, **fields: Any) -> Query:
     """Page one is fetched (untimed) when the workload is built, for its cursor; the timed call is page two."""
-    first = service.search_versions(db, ModelVersionSearch.model_validate(fields), page_size_max=PAGE_SIZE_MAX)
+    first = service.search_versions(db, ADMIN, ModelVersionSearch.model_validate(fields), page_size_max=PAGE_SIZE_MAX)
     return _search(db, variant, **fields, cursor=first.nextCursor)
 
 
 def _resolve(db: Database, name: Name) -> Query:
     def run() -> int:
-        service.resolve_version(db, name.application, name.canonical_name)
+        service.resolve_version(db, ADMIN, name.application, name.canonical_name)
         return 1
 
     return Query(run, "latest", lambda: name.versions)
@@ -505,11 +516,11 @@ def _team_filters(catalog: Catalog, count: int, seed: int) -> list[dict[str, Any
     return [{"field": "tags.team", "op": "eq", "value": rng.choice(catalog.teams)} for _ in range(count)]
 
 
-def time_http(url: str, db: Database, catalog: Catalog, count: int, seed: int, warmup: int) -> Result:
+def time_http(url: str, token: str, db: Database, catalog: Catalog, count: int, seed: int, warmup: int) -> Result:
     """``tags.team = value`` once more, through the SDK and a live server on the same database."""
     filters = _team_filters(catalog, count, seed)
     times = []
-    with ModelStore(url) as store:
+    with ModelStore(url, token) as store:
         for tree in filters[:warmup]:
             store.search_models(tree, limit=50)
         for tree in filters:
@@ -569,8 +580,8 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> str:
             http_note = ""
             if not args.no_http:
                 service_team = time_service_team(db, catalog, args.queries, args.seed, args.warmup)
-                with genome_server(url, tmp / f"home-{backend}") as server_url:
-                    over_http = time_http(server_url, db, catalog, args.queries, args.seed, args.warmup)
+                with genome_server(url, tmp / f"home-{backend}") as (server_url, token):
+                    over_http = time_http(server_url, token, db, catalog, args.queries, args.seed, args.warmup)
                 results += [service_team, over_http]
                 http_note = (
                     f"\nHTTP overhead on (b) tags.team: p50 {over_http.p(50) - service_team.p(50):+.1f} ms "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import uvicorn
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from genome.config import Settings
+from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.server.app import create_app
 from genome.store.db import Database
@@ -105,14 +107,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
 class LiveServer:
-    """A real uvicorn server on a free loopback port, run in a thread."""
+    """A real uvicorn server on a free loopback port, run in a thread, with an admin token at hand."""
 
     def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
         self.settings = settings
         self.app = app or create_app(settings)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        self.token: str | None = None
+        self._clients: list[httpx.Client | ModelStore | Accounts] = []
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -124,11 +132,40 @@ class LiveServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
+        if self.admin_password and not self.settings.no_auth:
+            with Accounts(self.url) as accounts:
+                accounts.login("admin", self.admin_password)
+                self.token = accounts.create_token("tests")["token"]
+        self.http = self.client(self.token)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        for client in self._clients:
+            client.close()
         self._server.should_exit = True
         self._thread.join(timeout=30)
+
+    def _keep(self, client: Any) -> Any:
+        self._clients.append(client)
+        return client
+
+    def client(self, token: str | None) -> httpx.Client:
+        """An httpx client for this server, sending ``token`` if given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._keep(httpx.Client(base_url=self.url, headers=headers))  # type: ignore[no-any-return]
+
+    def store(self, token: str | None = None) -> ModelStore:
+        """A ModelStore acting with ``token``, by default the admin's."""
+        return self._keep(ModelStore(self.url, token or self.token))  # type: ignore[no-any-return]
+
+    def accounts(self) -> Accounts:
+        return self._keep(Accounts(self.url, self.token))  # type: ignore[no-any-return]
+
+    def token_for(self, username: str, roles: dict[str, str]) -> str:
+        """Create a user with these roles and return an API token of theirs."""
+        with Accounts(self.url, self.token) as accounts:
+            accounts.create_user(username, f"{username}-password", roles)
+            return str(accounts.create_token("tests", username=username)["token"])
 
 
 ServerFactory = Callable[..., LiveServer]
@@ -143,25 +180,12 @@ def make_server(tmp_path: Path, fresh_database: FreshDatabase) -> Iterator[Serve
         fields: dict[str, Any] = {
             "home": tmp_path / f"home-{len(servers)}",
             "database_url": fresh_database.url(backend),
+            "admin_password": ADMIN_PASSWORD,
         }
         fields.update(overrides)
         server = LiveServer(Settings(**fields)).__enter__()
         servers.append(server)
         return server
-
-    yield start
-    for server in servers:
-        server.__exit__()
-
-
-@pytest.fixture
-def serve_app() -> Iterator[Callable[[Settings, FastAPI], LiveServer]]:
-    """``serve_app(settings, app)`` serves an app the test built (e.g. with dependency overrides)."""
-    servers: list[LiveServer] = []
-
-    def start(settings: Settings, app: FastAPI) -> LiveServer:
-        servers.append(LiveServer(settings, app).__enter__())
-        return servers[-1]
 
     yield start
     for server in servers:
@@ -175,6 +199,6 @@ def server(backend: str, make_server: ServerFactory) -> LiveServer:
 
 
 @pytest.fixture
-def store(server: LiveServer) -> Iterator[ModelStore]:
-    with ModelStore(server.url) as client:
-        yield client
+def store(server: LiveServer) -> ModelStore:
+    """The SDK, acting as the admin of a live server."""
+    return server.store()

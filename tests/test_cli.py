@@ -15,7 +15,6 @@ from sklearn.tree import DecisionTreeClassifier
 from typer.testing import CliRunner
 
 from genome.cli import app
-from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
 
 runner = CliRunner()
@@ -61,17 +60,57 @@ def test_serve_starts_on_the_embedded_default(tmp_path: Path) -> None:
 
 def test_models_list_and_show(server) -> None:
     model = DecisionTreeClassifier(random_state=0).fit(*load_iris(return_X_y=True))
-    with ModelStore(server.url) as store:
+    with server.store() as store:
         record = store.save_model(
             GenomeEstimator(model), {"application": "search", "canonicalName": "/iris/tree", "versionName": "v-cli"}
         )
-    listed = runner.invoke(app, ["models", "list", "--url", server.url, "--application", "search"], env=WIDE)
+    listed = runner.invoke(
+        app, ["models", "list", "--url", server.url, "--token", server.token, "--application", "search"], env=WIDE
+    )
     assert listed.exit_code == 0, listed.output
     assert "/iris/tree" in listed.output
     assert "v-cli" in listed.output
-    shown = runner.invoke(app, ["models", "show", record["id"], "--url", server.url, "--json"])
+    shown = runner.invoke(app, ["models", "show", record["id"], "--url", server.url, "--token", server.token, "--json"])
     assert shown.exit_code == 0, shown.output
     assert record["artifact"]["sha256"] in shown.output
-    missing = runner.invoke(app, ["models", "show", "nope", "--url", server.url])
+    missing = runner.invoke(app, ["models", "show", "nope", "--url", server.url, "--token", server.token])
     assert missing.exit_code == 1
     assert "does not exist" in missing.output
+
+
+def test_users_and_tokens_commands(server) -> None:
+    admin = ["--url", server.url, "--token", server.token]
+    added = runner.invoke(
+        app, ["users", "add", "erin", "--role", "search=editor", *admin], input="erin-password-1\nerin-password-1\n"
+    )
+    assert added.exit_code == 0, added.output
+    assert "search" in added.output
+    granted = runner.invoke(app, ["users", "set-role", "erin", "*", "viewer", *admin])
+    assert granted.exit_code == 0, granted.output
+    listed = runner.invoke(app, ["users", "list", *admin], env=WIDE)
+    assert "erin" in listed.output
+    assert "*=viewer" in listed.output
+
+    created = runner.invoke(
+        app, ["tokens", "create", "erin-laptop", "--url", server.url, "--username", "erin"], input="erin-password-1\n"
+    )
+    assert created.exit_code == 0, created.output
+    token = next(line for line in created.output.splitlines() if line.startswith("gnm_"))
+    with server.store(token) as erin:
+        assert erin.search_models()["items"] == []
+    tokens = runner.invoke(app, ["tokens", "list", "--url", server.url, "--token", token], env=WIDE)
+    assert "erin-laptop" in tokens.output
+    token_id = token.split("_")[1]
+    revoked = runner.invoke(app, ["tokens", "revoke", token_id, *admin])
+    assert revoked.exit_code == 0, revoked.output
+    refused = runner.invoke(app, ["models", "list", "--url", server.url, "--token", token])
+    assert refused.exit_code == 1
+    assert "revoked" in refused.output
+    removed = runner.invoke(app, ["users", "remove", "erin", *admin])
+    assert removed.exit_code == 0, removed.output
+
+
+def test_no_auth_refuses_to_listen_beyond_loopback() -> None:
+    result = runner.invoke(app, ["serve", "--no-auth", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "loopback" in result.output

@@ -12,7 +12,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def test_housing_forest_example_saves_and_reloads(make_server) -> None:
     server = make_server("sqlite")
-    environment = {**os.environ, "GENOME_URL": server.url}
+    environment = {**os.environ, "GENOME_URL": server.url, "GENOME_TOKEN": server.token}
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "housing_forest.py"), "--offline"],
         env=environment,

@@ -335,7 +335,7 @@ def test_model_round_trips_with_identical_predictions(make_server: Callable[...,
     model, data = case.build()
     expected = case.outputs(model, data)
     meta = {"application": "roundtrip", "canonicalName": f"/frameworks/{name}"}
-    with ModelStore(make_server("sqlite").url) as store:
+    with make_server("sqlite").store() as store:
         record = store.save_model(GenomeEstimator(model, modality=case.modality), meta)
         by_id = store.load_model(record["id"])
         by_name = store.load_model(application="roundtrip", canonical_name=f"/frameworks/{name}")
@@ -360,7 +360,7 @@ def test_model_round_trips_with_identical_predictions(make_server: Callable[...,
 
 def test_pipeline_records_its_steps_and_final_estimator(make_server: Callable[..., Any]) -> None:
     model, _ = _text_pipeline()
-    with ModelStore(make_server("sqlite").url) as store:
+    with make_server("sqlite").store() as store:
         record = store.save_model(GenomeEstimator(model, modality="text"), {"application": "a", "canonicalName": "/t"})
     parameters = record["parameters"]
     assert parameters["estimatorClass"] == "sklearn.pipeline.Pipeline"
@@ -381,7 +381,7 @@ def test_feature_names_of_a_dataframe_fit_are_recorded_and_kept(make_server: Cal
         model = xgboost.XGBClassifier(n_estimators=5, max_depth=2, random_state=0).fit(x, y)
     else:
         model = make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0)).fit(x, y)
-    with ModelStore(make_server("sqlite").url) as store:
+    with make_server("sqlite").store() as store:
         record = store.save_model(GenomeEstimator(model), {"application": "roundtrip", "canonicalName": f"/{kind}"})
         loaded = store.load_model(record["id"]).estimator
     assert record["parameters"]["featureNames"] == list(x.columns)
@@ -452,7 +452,7 @@ def test_the_same_model_saved_twice_is_stored_once(
     model = DecisionTreeRegressor(max_depth=3, random_state=0).fit(DIABETES_X, DIABETES_Y)
     server = make_server("sqlite")
     meta = {"application": "roundtrip", "canonicalName": "/dedupe"}
-    with ModelStore(server.url) as store:
+    with server.store() as store:
         first = store.save_model(GenomeEstimator(model), meta)
         # A day later, as far as any timestamp written into the bundle could tell.
         real_localtime = time.localtime

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -155,20 +154,20 @@ def test_no_silent_cap_and_page_limit_enforced(store: ModelStore, catalog: dict)
 
 def test_get_list_with_query_parameters(server, catalog: dict) -> None:
     url = f"{server.url}/v1.0/genome/modelstore/models"
-    body = httpx.get(url, params={"application": "search", "tag": ["team:red"]}).json()
+    body = server.http.get(url, params={"application": "search", "tag": ["team:red"]}).json()
     assert [item["versionName"] for item in body["items"]] == ["a3", "a1"]
-    body = httpx.get(url, params={"q": "tree", "createdBefore": catalog["b1"]["created"]}).json()
+    body = server.http.get(url, params={"q": "tree", "createdBefore": catalog["b1"]["created"]}).json()
     assert [item["versionName"] for item in body["items"]] == ["a3"]
-    error = httpx.get(url, params={"tag": "no-colon"}).json()["error"]
+    error = server.http.get(url, params={"tag": "no-colon"}).json()["error"]
     assert error["field"] == "tag"
 
 
 def test_original_search_body_form(server, catalog: dict) -> None:
     url = f"{server.url}/v1.0/genome/modelstore/search"
-    body = httpx.post(url, json={"application": "search", "canonicalName": "/iris/linear"}).json()
+    body = server.http.post(url, json={"application": "search", "canonicalName": "/iris/linear"}).json()
     assert [item["versionName"] for item in body["items"]] == ["a2", "a1"]
-    body = httpx.post(url, json={"application": "ads", "tags": {"team": "blue"}}).json()
+    body = server.http.post(url, json={"application": "ads", "tags": {"team": "blue"}}).json()
     assert [item["versionName"] for item in body["items"]] == ["b2"]
-    response = httpx.post(url, json={"canonicalname": "/iris/linear"})
+    response = server.http.post(url, json={"canonicalname": "/iris/linear"})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "canonicalname"

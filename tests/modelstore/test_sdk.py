@@ -44,7 +44,7 @@ def test_pipeline_step_environment_fills_missing_metadata(server, monkeypatch: p
     monkeypatch.setenv("PIPELINE_RUNID", "run-42")
     monkeypatch.setenv("STEP_NAME", "step-housing")
     model = DecisionTreeClassifier(random_state=0).fit(X, Y)
-    with ModelStore(server.url) as store:
+    with server.store() as store:
         record = store.save_model(GenomeEstimator(model), {"canonicalName": "/iris", "pipelineRunId": None})
         explicit = store.save_model(GenomeEstimator(model), {"canonicalName": "/iris", "pipelineName": "mine"})
     assert (record["application"], record["pipelineName"], record["pipelineRunId"], record["pipelineStage"]) == (
@@ -74,7 +74,7 @@ def test_errors_are_rebuilt_from_the_envelope() -> None:
 
 def test_round_trip_with_progress_bars(server) -> None:
     model = DecisionTreeClassifier(random_state=0).fit(X, Y)
-    with ModelStore(server.url, progress=True) as store:
+    with ModelStore(server.url, server.token, progress=True) as store:
         record = store.save_model(GenomeEstimator(model), {"application": "a", "canonicalName": "/iris"})
         loaded = store.load_model(record["id"])
     assert (loaded.estimator.predict(X) == model.predict(X)).all()

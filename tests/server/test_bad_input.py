@@ -25,11 +25,11 @@ META = {"application": "search", "canonicalName": "/iris", "framework": "sklearn
 def post_model(server, meta: object = META, artifact: bytes | None = BUNDLE) -> httpx.Response:
     data = {} if meta is None else {"meta": meta if isinstance(meta, str) else json.dumps(meta)}
     files = {} if artifact is None else {"artifact": ("m.zip", artifact, "application/zip")}
-    return httpx.post(f"{server.url}/v1.0/genome/modelstore/models", data=data, files=files or None)
+    return server.http.post(f"{server.url}/v1.0/genome/modelstore/models", data=data, files=files or None)
 
 
 def assert_nothing_stored(server) -> None:
-    listing = httpx.get(f"{server.url}/v1.0/genome/modelstore/models").json()
+    listing = server.http.get(f"{server.url}/v1.0/genome/modelstore/models").json()
     assert listing["items"] == []
     blobs = Path(server.settings.resolved_artifact_root)
     assert not [path for path in blobs.rglob("*") if path.is_file()]
@@ -80,17 +80,17 @@ def test_bad_artifact(server, artifact: bytes | None, words: str) -> None:
 
 def test_non_json_bodies(server) -> None:
     url = f"{server.url}/v1.0/genome/modelstore/models/search"
-    error = error_of(httpx.post(url, content=b"{oops", headers={"content-type": "application/json"}), 400)
+    error = error_of(server.http.post(url, content=b"{oops", headers={"content-type": "application/json"}), 400)
     assert "not valid JSON" in str(error["message"])
-    error = error_of(httpx.post(url, content=b"plain words"), 400)
+    error = error_of(server.http.post(url, content=b"plain words"), 400)
     assert "JSON object" in str(error["message"])
-    error = error_of(httpx.post(url, json={"filter": {"field": "framework", "op": "like"}}), 400)
+    error = error_of(server.http.post(url, json={"filter": {"field": "framework", "op": "like"}}), 400)
     assert str(error["field"]).startswith("filter")
 
 
 def test_unknown_routes_and_methods_use_the_envelope(server) -> None:
-    error_of(httpx.get(f"{server.url}/v1.0/genome/nothing-here"), 404)
-    error_of(httpx.delete(f"{server.url}/v1.0/genome/modelstore/search"), 405)
+    error_of(server.http.get(f"{server.url}/v1.0/genome/nothing-here"), 404)
+    error_of(server.http.delete(f"{server.url}/v1.0/genome/modelstore/search"), 405)
 
 
 def test_oversize_upload_is_413_and_leaves_nothing(make_server) -> None:
@@ -108,10 +108,9 @@ def test_oversize_upload_is_413_and_leaves_nothing(make_server) -> None:
         "POST",
         f"{server.url}/v1.0/genome/modelstore/models",
         content=(payload[i : i + 4096] for i in range(0, len(payload), 4096)),
-        headers={"content-type": form.headers["content-type"]},
+        headers={"content-type": form.headers["content-type"], "Authorization": f"Bearer {server.token}"},
     )
-    with httpx.Client() as client:
-        error_of(client.send(streamed), 413)
+    error_of(server.http.send(streamed), 413)
     assert_nothing_stored(server)
 
 

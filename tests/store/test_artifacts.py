@@ -285,7 +285,7 @@ def test_server_keeps_artifacts_in_s3(
         artifact_root=f"s3://{bucket}/models",
         artifact_options={"endpoint_url": s3_endpoint, **CREDENTIALS},
     )
-    with ModelStore(server.url) as store:
+    with server.store() as store:
         record = store.save_model(GenomeEstimator(MODEL, feature_names=[f"x{i}" for i in range(10)]), META)
         key = f"models/{record['artifact']['ref']}"
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -324,7 +324,7 @@ def test_damaged_blob_is_an_error_envelope_naming_the_version(server: Any, store
     with pytest.raises(ArtifactCorrupt, match=record["id"]):
         store.load_model(application=META["application"], canonical_name=META["canonicalName"])
 
-    response = httpx.get(f"{server.url}/v1.0/genome/modelstore/models/{record['id']}/artifact")
+    response = server.http.get(f"/v1.0/genome/modelstore/models/{record['id']}/artifact")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
     error = response.json()["error"]

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from genome.auth.principal import Principal
 from genome.clock import now_ms
 from genome.errors import InvalidInput, NotFound
 from genome.formats.bundle import read_manifest
@@ -70,7 +71,7 @@ def to_read(row: ModelVersion) -> ModelVersionRead:
     )
 
 
-def _search_text(*parts: str | None) -> str:
+def search_text(*parts: str | None) -> str:
     return "\n".join(part.lower() for part in parts if part)
 
 
@@ -124,14 +125,15 @@ def create_version(
     meta: ModelVersionCreate,
     artifact: BinaryIO,
     *,
-    created_by: str | None,
+    principal: Principal,
     max_bytes: int | None = None,
 ) -> ModelVersionRead:
-    """Store a model bundle and record a new version of its application + canonicalName.
+    """Store a model bundle and record a new version of its application + canonicalName (editors only).
 
     The artifact is written (content-addressed) before the metadata row commits, so a stored version always
     has its bytes; the version number is the name's next one.
     """
+    principal.require(meta.application, "editor")
     manifest = read_manifest(artifact)
     artifact.seek(0)
     fields = manifest["fields"]
@@ -175,8 +177,8 @@ def create_version(
             artifact_format=manifest["format"],
             created=created,
             artifact_time=meta.artifactTime or created,
-            created_by=created_by,
-            search_text=_search_text(
+            created_by=principal.username,
+            search_text=search_text(
                 meta.application,
                 meta.canonicalName,
                 meta.versionName,
@@ -196,20 +198,25 @@ def create_version(
         return to_read(row)
 
 
-def _get_row(session: Session, version_id: str) -> ModelVersion:
+def _get_row(session: Session, principal: Principal, version_id: str, role: str = "viewer") -> ModelVersion:
+    """The version, if the principal may see it (the same 404 otherwise) and holds ``role`` in its application."""
     row = session.get(ModelVersion, version_id)
+    missing = f"model version {version_id!r} does not exist"
     if row is None:
-        raise NotFound(f"model version {version_id!r} does not exist", field="id")
+        raise NotFound(missing, field="id")
+    principal.require_visible(row.application, missing)
+    principal.require(row.application, role)
     return row
 
 
-def get_version(db: Database, version_id: str) -> ModelVersionRead:
+def get_version(db: Database, principal: Principal, version_id: str) -> ModelVersionRead:
     with db.read() as session:
-        return to_read(_get_row(session, version_id))
+        return to_read(_get_row(session, principal, version_id))
 
 
 def resolve_version(
     db: Database,
+    principal: Principal,
     application: str,
     canonical_name: str,
     *,
@@ -236,23 +243,28 @@ def resolve_version(
         query = query.where(ModelVersion.version_name == version_name)
     elif alias is not None and alias not in RESERVED_ALIASES:
         query = query.join(ModelAlias, ModelAlias.version_id == ModelVersion.id).where(ModelAlias.alias == alias)
+    what = f"model {canonical_name!r} of application {application!r}"
+    if chosen:
+        value = version_number if version_number is not None else version_name or alias
+        what += f" with {chosen[0]} {value!r}"
+    principal.require_visible(application, what)
     with db.read() as session:
         row = session.scalars(query.order_by(ModelVersion.version_number.desc()).limit(1)).first()
         if row is None:
-            what = f"model {canonical_name!r} of application {application!r}"
-            if chosen:
-                value = version_number if version_number is not None else version_name or alias
-                what += f" with {chosen[0]} {value!r}"
             raise NotFound(f"{what} does not exist", field=chosen[0] if chosen else "canonicalName")
         return to_read(row)
 
 
-def search_versions(db: Database, search: ModelVersionSearch, *, page_size_max: int) -> ModelVersionPage:
-    """One page of versions matching ``search``, newest first unless it says otherwise."""
+def search_versions(
+    db: Database, principal: Principal, search: ModelVersionSearch, *, page_size_max: int
+) -> ModelVersionPage:
+    """One page of the versions matching ``search`` that the principal may see, newest first by default."""
     if search.limit > page_size_max:
         raise InvalidInput(f"limit {search.limit} is above the maximum page size {page_size_max}", field="limit")
+    readable = principal.readable()
+    visible = None if readable is None else ModelVersion.application.in_(readable)
     with db.read() as session:
-        rows = list(session.scalars(build_query(search)))
+        rows = list(session.scalars(build_query(search, visible)))
         page, more = rows[: search.limit], len(rows) > search.limit
         cursor = None
         if more:
@@ -262,20 +274,20 @@ def search_versions(db: Database, search: ModelVersionSearch, *, page_size_max: 
         return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
 
 
-def set_alias(db: Database, version_id: str, alias: str) -> ModelVersionRead:
+def set_alias(db: Database, principal: Principal, version_id: str, alias: str) -> ModelVersionRead:
     """Point ``alias`` at this version, moving it from any other version of the same name."""
     _check_alias(alias)
     with db.write() as session:
-        row = _get_row(session, version_id)
+        row = _get_row(session, principal, version_id, "editor")
         _point_alias(session, row, alias)
         session.flush()
         session.refresh(row)
         return to_read(row)
 
 
-def remove_alias(db: Database, version_id: str, alias: str) -> ModelVersionRead:
+def remove_alias(db: Database, principal: Principal, version_id: str, alias: str) -> ModelVersionRead:
     with db.write() as session:
-        row = _get_row(session, version_id)
+        row = _get_row(session, principal, version_id, "editor")
         current = session.get(ModelAlias, (row.application, row.canonical_name, alias))
         if current is None or current.version_id != version_id:
             raise NotFound(f"model version {version_id!r} has no alias {alias!r}", field="alias")
@@ -285,10 +297,12 @@ def remove_alias(db: Database, version_id: str, alias: str) -> ModelVersionRead:
         return to_read(row)
 
 
-def update_tags(db: Database, version_id: str, changes: dict[str, str | None]) -> ModelVersionRead:
+def update_tags(
+    db: Database, principal: Principal, version_id: str, changes: dict[str, str | None]
+) -> ModelVersionRead:
     """Set tags to the given values; a null value removes that tag."""
     with db.write() as session:
-        row = _get_row(session, version_id)
+        row = _get_row(session, principal, version_id, "editor")
         existing = {tag.key: tag for tag in row.tags}
         for key, value in changes.items():
             if value is None:
@@ -303,16 +317,18 @@ def update_tags(db: Database, version_id: str, changes: dict[str, str | None]) -
         return to_read(row)
 
 
-def delete_version(db: Database, version_id: str) -> None:
+def delete_version(db: Database, principal: Principal, version_id: str) -> None:
     """Forget a version (its aliases and tags go with it); its number is never reused."""
     with db.write() as session:
-        _get_row(session, version_id)
+        _get_row(session, principal, version_id, "editor")
         session.execute(delete(ModelAlias).where(ModelAlias.version_id == version_id))
         session.execute(delete(ModelVersion).where(ModelVersion.id == version_id))
 
 
-def read_artifact(db: Database, artifacts: ArtifactStore, version_id: str) -> tuple[ModelVersionRead, bytes]:
+def read_artifact(
+    db: Database, artifacts: ArtifactStore, principal: Principal, version_id: str
+) -> tuple[ModelVersionRead, bytes]:
     """A version's bundle bytes, verified against the checksum recorded when it was stored."""
-    record = get_version(db, version_id)
+    record = get_version(db, principal, version_id)
     owner = f"model version {record.id} ({record.canonicalName} v{record.versionNumber})"
     return record, artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)

@@ -90,15 +90,18 @@ class ApiClient:
         self._raise_for_error(response)
         return response
 
-    def _download(self, path: str, size: int) -> bytes:
+    def _download(self, path: str) -> tuple[bytes, httpx.Headers]:
+        """A body, streamed with a progress bar when it is big; returns it with the response headers."""
         response = self._client.send(self._build("GET", path, USE_CLIENT_DEFAULT), stream=True)
         try:
             self._raise_for_error(response)
+            length = response.headers.get("content-length")
+            size = int(length) if length and length.isdigit() else None
             chunks = []
-            with transfer_bar("downloading model", size, wanted(self._progress, size)) as advance:
+            with transfer_bar("downloading", size, wanted(self._progress, size)) as advance:
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     advance(len(chunk))
-            return b"".join(chunks)
+            return b"".join(chunks), response.headers
         finally:
             response.close()

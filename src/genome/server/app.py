@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 import genome
+from genome.auth import service as auth_service
 from genome.config import Settings
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import health, models
+from genome.server.routers import auth, health, models
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -27,7 +28,19 @@ def create_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     db.migrate()
     artifacts = ArtifactStore(settings.resolved_artifact_root, settings.artifact_options)
-    return Runtime(settings=settings, db=db, artifacts=artifacts)
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    generated = auth_service.ensure_admin(db, given)
+    if generated:
+        # Printed, never logged: this is the one time anyone sees it.
+        print(f"Genome created the first user, admin, with password: {generated}  (shown once; change it soon)")
+    policy = auth_service.LoginPolicy(
+        max_failures_per_user=settings.login_max_failures,
+        max_failures_per_client=settings.login_client_max_failures,
+        window_seconds=settings.login_lockout_seconds,
+        lockout_seconds=settings.login_lockout_seconds,
+        session_hours=settings.session_hours,
+    )
+    return Runtime(settings=settings, db=db, artifacts=artifacts, login_policy=policy)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = create_runtime(settings)
         app.state.runtime = runtime
         log.info("Genome ready: database %s, artifacts %s", runtime.db.dialect, settings.resolved_artifact_root)
+        if settings.no_auth:
+            log.warning("AUTHENTICATION IS OFF (--no-auth): every caller acts as an admin. Local development only.")
         try:
             yield
         finally:
@@ -62,8 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     public = APIRouter(prefix=API_PREFIX)
     public.include_router(health.router)
+    public.include_router(auth.public)
     # Everything on this router requires a credential, so a new route is protected by default.
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    protected.include_router(auth.router)
     protected.include_router(models.router)
     app.include_router(public)
     app.include_router(protected)

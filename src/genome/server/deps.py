@@ -1,4 +1,4 @@
-"""What handlers receive, declared once as typed ``Annotated`` aliases."""
+"""What handlers receive, declared once as typed ``Annotated`` aliases, and how a caller is authenticated."""
 
 from __future__ import annotations
 
@@ -7,12 +7,31 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.config import Settings
+from genome.errors import Unauthenticated
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
-__all__ = ["Artifacts", "CurrentPrincipal", "Db", "Runtime", "SettingsDep", "authenticate"]
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "Artifacts",
+    "CurrentPrincipal",
+    "Db",
+    "LoginPolicyDep",
+    "Runtime",
+    "SettingsDep",
+    "authenticate",
+    "client_address",
+]
+
+SESSION_COOKIE = "genome_session"
+CSRF_COOKIE = "genome_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 @dataclass
@@ -22,6 +41,7 @@ class Runtime:
     settings: Settings
     db: Database
     artifacts: ArtifactStore
+    login_policy: auth_service.LoginPolicy
 
 
 def _runtime(request: Request) -> Runtime:
@@ -41,12 +61,36 @@ def _settings(request: Request) -> Settings:
     return _runtime(request).settings
 
 
+def _login_policy(request: Request) -> auth_service.LoginPolicy:
+    return _runtime(request).login_policy
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def authenticate(request: Request) -> Principal:
-    """The seam where credentials are checked; every protected router depends on it."""
-    return LOCAL_ADMIN
+    """The caller behind a request: a Bearer token, else a session cookie (with its CSRF header on writes)."""
+    runtime = _runtime(request)
+    if runtime.settings.no_auth:
+        return LOCAL_ADMIN
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return auth_service.authenticate(runtime.db, credential.strip(), kinds=(auth_service.API, auth_service.RUN))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        csrf = None if request.method in _SAFE_METHODS else request.headers.get(CSRF_HEADER, "")
+        return auth_service.authenticate(runtime.db, cookie, kinds=(auth_service.SESSION,), csrf=csrf)
+    raise Unauthenticated(
+        "this route needs a credential: an API token (Authorization: Bearer ...) or a session from /auth/login"
+    )
 
 
 Db = Annotated[Database, Depends(_db)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from genome.errors import GenomeError, InvalidInput
+from genome.errors import GenomeError, InvalidInput, TooManyRequests, Unauthenticated
 
 __all__ = ["install_error_handlers", "invalid_from_validation", "parse_json_field"]
 
@@ -47,7 +47,12 @@ def invalid_from_validation(errors: list[Any], prefix: str | None = None) -> Inv
 
 
 def _envelope(error: GenomeError) -> JSONResponse:
-    return JSONResponse(error.to_envelope(), status_code=error.status)
+    headers = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="genome"'
+    if isinstance(error, TooManyRequests) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(error.to_envelope(), status_code=error.status, headers=headers)
 
 
 async def _on_genome_error(_request: Request, exc: GenomeError) -> JSONResponse:

@@ -18,20 +18,25 @@ from genome.auth.schemas import (
     UserCreate,
     UserRead,
 )
-from genome.server.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentPrincipal, Db, SettingsDep, client_address
+from genome.server.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CurrentPrincipal,
+    Db,
+    LoginPolicyDep,
+    client_address,
+)
 
 public = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @public.post("/login")
-def login(db: Db, settings: SettingsDep, request: Request, response: Response, body: LoginRequest) -> SessionRead:
+def login(db: Db, policy: LoginPolicyDep, request: Request, response: Response, body: LoginRequest) -> SessionRead:
     """Open a browser session: sets an HttpOnly session cookie and returns the CSRF token to send back."""
-    opened = service.login(
-        db, body.username, body.password, client=client_address(request), policy=settings.login_policy
-    )
+    opened = service.login(db, body.username, body.password, client=client_address(request), policy=policy)
     secure = request.url.scheme == "https"
-    max_age = int(settings.session_hours * 3600)
+    max_age = int(policy.session_hours * 3600)
     response.set_cookie(
         SESSION_COOKIE, opened.cookie, max_age=max_age, httponly=True, secure=secure, samesite="strict", path="/"
     )

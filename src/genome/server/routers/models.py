@@ -37,7 +37,7 @@ def create_model_version(
     """Store a new version of a model: its bundle and its metadata, numbered after the name's latest."""
     parsed = parse_json_field(ModelVersionCreate, meta, "meta")
     return service.create_version(
-        db, artifacts, parsed, artifact.file, created_by=principal.username, max_bytes=settings.max_request_bytes
+        db, artifacts, parsed, artifact.file, principal=principal, max_bytes=settings.max_request_bytes
     )
 
 
@@ -45,6 +45,7 @@ def create_model_version(
 def list_model_versions(
     db: Db,
     settings: SettingsDep,
+    principal: CurrentPrincipal,
     application: str | None = None,
     canonicalName: str | None = None,
     versionName: str | None = None,
@@ -79,24 +80,27 @@ def list_model_versions(
         "createdBefore": createdBefore,
     }
     search = from_params(params, tag, q, sort, limit, cursor)
-    return service.search_versions(db, search, page_size_max=settings.page_size_max)
+    return service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
 
 
 @router.post("/models/search")
-def search_model_versions(db: Db, settings: SettingsDep, search: ModelVersionSearch) -> ModelVersionPage:
+def search_model_versions(
+    db: Db, settings: SettingsDep, principal: CurrentPrincipal, search: ModelVersionSearch
+) -> ModelVersionPage:
     """Search with a filter tree (and/or/not over field conditions), keywords, a sort and a cursor."""
-    return service.search_versions(db, search, page_size_max=settings.page_size_max)
+    return service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
 
 
 @router.post("/search")
-def legacy_search(db: Db, settings: SettingsDep, body: LegacySearch) -> ModelVersionPage:
+def legacy_search(db: Db, settings: SettingsDep, principal: CurrentPrincipal, body: LegacySearch) -> ModelVersionPage:
     """The original search form: ``{application, canonicalName, ...}`` equalities, paged."""
-    return service.search_versions(db, from_legacy(body), page_size_max=settings.page_size_max)
+    return service.search_versions(db, principal, from_legacy(body), page_size_max=settings.page_size_max)
 
 
 @router.get("/resolve")
 def resolve_model_version(
     db: Db,
+    principal: CurrentPrincipal,
     application: str,
     canonicalName: str,
     versionNumber: int | None = None,
@@ -105,19 +109,19 @@ def resolve_model_version(
 ) -> ModelVersionRead:
     """The version a name means: by number, versionName or alias, else the latest."""
     return service.resolve_version(
-        db, application, canonicalName, version_number=versionNumber, version_name=versionName, alias=alias
+        db, principal, application, canonicalName, version_number=versionNumber, version_name=versionName, alias=alias
     )
 
 
 @router.get("/models/{version_id}")
-def get_model_version(db: Db, version_id: str) -> ModelVersionRead:
-    return service.get_version(db, version_id)
+def get_model_version(db: Db, principal: CurrentPrincipal, version_id: str) -> ModelVersionRead:
+    return service.get_version(db, principal, version_id)
 
 
 @router.get("/models/{version_id}/artifact", response_class=Response)
-def download_artifact(db: Db, artifacts: Artifacts, version_id: str) -> Response:
+def download_artifact(db: Db, artifacts: Artifacts, principal: CurrentPrincipal, version_id: str) -> Response:
     """The version's bundle, checked against its stored sha256 before it is sent."""
-    record, data = service.read_artifact(db, artifacts, version_id)
+    record, data = service.read_artifact(db, artifacts, principal, version_id)
     return Response(
         data,
         media_type="application/zip",
@@ -129,22 +133,24 @@ def download_artifact(db: Db, artifacts: Artifacts, version_id: str) -> Response
 
 
 @router.put("/models/{version_id}/aliases/{alias}")
-def set_alias(db: Db, version_id: str, alias: str) -> ModelVersionRead:
+def set_alias(db: Db, principal: CurrentPrincipal, version_id: str, alias: str) -> ModelVersionRead:
     """Point the alias at this version, moving it off any other version of the same model."""
-    return service.set_alias(db, version_id, alias)
+    return service.set_alias(db, principal, version_id, alias)
 
 
 @router.delete("/models/{version_id}/aliases/{alias}")
-def remove_alias(db: Db, version_id: str, alias: str) -> ModelVersionRead:
-    return service.remove_alias(db, version_id, alias)
+def remove_alias(db: Db, principal: CurrentPrincipal, version_id: str, alias: str) -> ModelVersionRead:
+    return service.remove_alias(db, principal, version_id, alias)
 
 
 @router.patch("/models/{version_id}/tags")
-def update_tags(db: Db, version_id: str, changes: Annotated[dict[TagKey, TagValue | None], Body()]) -> ModelVersionRead:
+def update_tags(
+    db: Db, principal: CurrentPrincipal, version_id: str, changes: Annotated[dict[TagKey, TagValue | None], Body()]
+) -> ModelVersionRead:
     """Set tags; a null value removes the tag."""
-    return service.update_tags(db, version_id, changes)
+    return service.update_tags(db, principal, version_id, changes)
 
 
 @router.delete("/models/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model_version(db: Db, version_id: str) -> None:
-    service.delete_version(db, version_id)
+def delete_model_version(db: Db, principal: CurrentPrincipal, version_id: str) -> None:
+    service.delete_version(db, principal, version_id)
