@@ -21,17 +21,12 @@ import contextlib
 import io
 import logging
 import os
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,15 +36,14 @@ from urllib.parse import urlparse
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 
-import httpx
 import numpy as np
 import sklearn
+from genome_server import genome_server
 from rich.console import Console
 from rich.progress import Progress
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 
-from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
 
@@ -75,77 +69,6 @@ def training_data() -> tuple[str, np.ndarray, np.ndarray, list[str]]:
             diabetes.target,
             [str(name) for name in diabetes.feature_names],
         )
-
-
-# --- the Genome server -----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def genome_server(home: Path, mode: str) -> Iterator[tuple[str, str]]:
-    """A Genome server on a fresh SQLite database and artifact folder under ``home``; yields its URL and an
-    admin API token (the SDK authenticates every request, as in production)."""
-    with _serving(home, mode, password := secrets.token_urlsafe(16)) as url, Accounts(url) as accounts:
-        accounts.login("admin", password)
-        yield url, accounts.create_token("bench", expires_in_days=1)["token"]
-
-
-@contextlib.contextmanager
-def _serving(home: Path, mode: str, password: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    if mode == "thread":
-        import uvicorn
-
-        from genome.config import Settings
-        from genome.server.app import create_app
-
-        settings = Settings(home=home, admin_password=password)
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            wait_until_up(url, alive=thread.is_alive)
-            yield url
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-        return
-    env = {**os.environ, "GENOME_HOME": str(home), "GENOME_ADMIN_PASSWORD": password}
-    log = (home.parent / "genome-server.log").open("wb")
-    command = [sys.executable, "-m", "genome.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(url, alive=lambda: process.poll() is None)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def wait_until_up(url: str, alive: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError("the Genome server exited while starting")
-        try:
-            if httpx.get(f"{url}/v1.0/genome/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the Genome server did not start within 60 s")
 
 
 # --- one round of each system ----------------------------------------------------------------------------------
@@ -329,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stderr(io.StringIO()):
             experiment = mlflow.create_experiment("bench", artifact_location=(tmp / "mlartifacts").as_uri())
         mlflow.set_experiment(experiment_id=experiment)
-        with genome_server(tmp / "genome-home", args.server) as (url, token), ModelStore(url, token) as store:
+        with genome_server(tmp / "genome-home", mode=args.server) as (url, token), ModelStore(url, token) as store:
             genome = Timings("Genome", f"SDK → server ({args.server}), SQLite + local artifacts, cloudpickle")
             systems: list[tuple[Timings, Callable[[], tuple[float, float, Any, int]]]] = [
                 (genome, GenomeRound(store, model, feature_names))

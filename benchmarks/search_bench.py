@@ -21,12 +21,8 @@ import argparse
 import contextlib
 import os
 import random
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import psycopg
+from genome_server import genome_server
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, insert, select, text
@@ -47,7 +43,6 @@ from genome.auth.principal import LOCAL_ADMIN as ADMIN
 from genome.models import service
 from genome.models.schemas import ModelVersionSearch
 from genome.models.search import build_query
-from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.store.db import Database
 from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
@@ -347,53 +342,6 @@ def fresh_database(
             connection.execute(f'drop database if exists "{name}" with (force)')
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def genome_server(database_url: str, home: Path) -> Iterator[tuple[str, str]]:
-    """``genome serve`` in a subprocess on ``database_url``; yields its URL and an admin API token."""
-    port = free_port()
-    password = secrets.token_urlsafe(16)
-    env = {
-        **os.environ,
-        "GENOME_HOME": str(home),
-        "GENOME_DATABASE_URL": database_url,
-        "GENOME_ADMIN_PASSWORD": password,
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "server.log").open("wb") as log:
-        command = [sys.executable, "-m", "genome.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the Genome server did not start; see {home / 'server.log'}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/v1.0/genome/healthz", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.05)
-            with Accounts(url) as accounts:
-                accounts.login("admin", password)
-                token = accounts.create_token("search-bench", expires_in_days=1)["token"]
-            yield url, token
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-# --- queries ---------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class Query:
     """One timed call, the variant it belongs to, and (untimed) how many versions its filter matches."""
@@ -580,7 +528,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> str:
             http_note = ""
             if not args.no_http:
                 service_team = time_service_team(db, catalog, args.queries, args.seed, args.warmup)
-                with genome_server(url, tmp / f"home-{backend}") as (server_url, token):
+                with genome_server(tmp / f"home-{backend}", database_url=url) as (server_url, token):
                     over_http = time_http(server_url, token, db, catalog, args.queries, args.seed, args.warmup)
                 results += [service_team, over_http]
                 http_note = (

@@ -102,6 +102,27 @@ def _token_read(credential: Credential) -> TokenRead:
     )
 
 
+def _issue(
+    session: Session, kind: str, username: str, name: str, expires: int | None, **scope: str | None
+) -> tuple[Credential, str]:
+    """Add a credential for ``username`` and return it with the string its holder presents (never stored)."""
+    _get_user(session, username)
+    credential_id, secret, presented = new_credential()
+    credential = Credential(
+        id=credential_id,
+        kind=kind,
+        username=username,
+        name=name,
+        secret_hash=hash_secret(secret),
+        created=now_ms(),
+        expires=expires,
+        **scope,
+    )
+    session.add(credential)
+    session.flush()
+    return credential, presented
+
+
 def _get_user(session: Session, username: str) -> User:
     user = session.get(User, username)
     if user is None:
@@ -190,27 +211,17 @@ def login(db: Database, username: str, password: str, *, client: str, policy: Lo
             _record_failure(session, user_key, policy.max_failures_per_user, policy, now)
             _record_failure(session, client_key, policy.max_failures_per_client, policy, now)
         raise Unauthenticated("wrong username or password")
-    credential_id, secret, presented = new_credential()
     csrf_token = secrets.token_urlsafe(32)
     expires = now + int(policy.session_hours * 3_600_000)
     with db.write() as session:
         failures = session.get(LoginFailures, user_key)
         if failures is not None:
             session.delete(failures)
-        session.add(
-            Credential(
-                id=credential_id,
-                kind=SESSION,
-                username=username,
-                name=f"session from {client}",
-                secret_hash=hash_secret(secret),
-                csrf_hash=hash_secret(csrf_token),
-                created=now,
-                expires=expires,
-            )
+        credential, presented = _issue(
+            session, SESSION, username, f"session from {client}", expires, csrf_hash=hash_secret(csrf_token)
         )
-        principal = _principal(_get_user(session, username))
-    return NewSession(Principal(principal.username, principal.roles, credential_id), presented, csrf_token, expires)
+        principal = _principal(_get_user(session, username), credential)
+    return NewSession(principal, presented, csrf_token, expires)
 
 
 def logout(db: Database, principal: Principal) -> None:
@@ -312,21 +323,9 @@ def create_token(db: Database, actor: Principal, request: TokenCreate) -> TokenC
     owner = request.username or actor.username
     if owner != actor.username:
         _require_user_admin(actor)
-    credential_id, secret, presented = new_credential()
-    now = now_ms()
+    expires = now_ms() + request.expiresInDays * _DAY_MS if request.expiresInDays else None
     with db.write() as session:
-        _get_user(session, owner)
-        credential = Credential(
-            id=credential_id,
-            kind=API,
-            username=owner,
-            name=request.name,
-            secret_hash=hash_secret(secret),
-            created=now,
-            expires=now + request.expiresInDays * _DAY_MS if request.expiresInDays else None,
-        )
-        session.add(credential)
-        session.flush()
+        credential, presented = _issue(session, API, owner, request.name, expires)
         return TokenCreated(**_token_read(credential).model_dump(), token=presented)
 
 
@@ -359,21 +358,9 @@ def mint_run_token(
     Returns the token to hand to the run and its id, for ``revoke_credential`` when the run ends.
     """
     check_role(role)
-    credential_id, secret, presented = new_credential()
-    now = now_ms()
+    expires = now_ms() + ttl_seconds * 1000
     with db.write() as session:
-        _get_user(session, username)
-        session.add(
-            Credential(
-                id=credential_id,
-                kind=RUN,
-                username=username,
-                name=f"run {run_id}",
-                secret_hash=hash_secret(secret),
-                scope_application=application,
-                scope_role=role,
-                created=now,
-                expires=now + ttl_seconds * 1000,
-            )
+        credential, presented = _issue(
+            session, RUN, username, f"run {run_id}", expires, scope_application=application, scope_role=role
         )
-    return presented, credential_id
+        return presented, credential.id

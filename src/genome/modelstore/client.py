@@ -8,8 +8,6 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
-
 from genome.errors import ArtifactCorrupt, InvalidInput
 from genome.formats.bundle import pack, unpack
 from genome.modelstore._http import DEFAULT_URL, USE_CLIENT_DEFAULT, ApiClient, Timeout
@@ -44,18 +42,6 @@ class ModelStore(ApiClient):
         ...     same = store.load_model(saved["id"])
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float | None = 120.0,
-        progress: bool | None = None,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(url, token, timeout=timeout, progress=progress, client=client)
-        self._step_environment = {key: os.environ[var] for key, var in _STEP_ENVIRONMENT.items() if os.environ.get(var)}
-
     def save_model(
         self, genome_estimator: GenomeEstimator, meta: Mapping[str, Any], *, timeout: Timeout = USE_CLIENT_DEFAULT
     ) -> dict[str, Any]:
@@ -80,8 +66,9 @@ class ModelStore(ApiClient):
         if not isinstance(meta, Mapping):
             raise InvalidInput(f"meta must be a dict; got {type(meta).__name__}", field="meta")
         filled = {key: value for key, value in meta.items() if value is not None}
-        for key, value in self._step_environment.items():
-            filled.setdefault(key, value)
+        for key, variable in _STEP_ENVIRONMENT.items():
+            if os.environ.get(variable):
+                filled.setdefault(key, os.environ[variable])
         data, _manifest = pack(genome_estimator.estimator, genome_estimator.bundle_fields())
         with transfer_bar("uploading model", len(data), wanted(self._progress, len(data))) as advance:
             response = self._request(
