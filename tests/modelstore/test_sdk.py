@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
@@ -78,3 +81,15 @@ def test_round_trip_with_progress_bars(server) -> None:
         record = store.save_model(GenomeEstimator(model), {"application": "a", "canonicalName": "/iris"})
         loaded = store.load_model(record["id"])
     assert (loaded.estimator.predict(X) == model.predict(X)).all()
+
+
+def test_sdk_imports_light() -> None:
+    """Training code imports the SDK without the server, the storage layer or SQLAlchemy."""
+    code = (
+        "import sys, genome.modelstore.client, genome.modelstore.accounts; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'fastapi', 'alembic', 'uvicorn') "
+        "or m.split('.')[:2] in (['genome', 'server'], ['genome', 'store'], ['genome', 'models'], ['genome', 'auth'])"
+        "]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
