@@ -322,9 +322,7 @@ def _admin_url(url: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_database(
-    backend: str, tmp: Path, postgres_url: str | None, parallel_workers: int | None = None
-) -> Iterator[str]:
+def fresh_database(backend: str, tmp: Path, postgres_url: str | None) -> Iterator[str]:
     """A new empty database for the run: a SQLite file under ``tmp``, or a PostgreSQL database dropped after."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'search-bench.db'}"
@@ -333,8 +331,6 @@ def fresh_database(
     name = f"genome_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_admin_url(postgres_url), autocommit=True) as connection:
         connection.execute(f'create database "{name}"')
-        if parallel_workers is not None:
-            connection.execute(f'alter database "{name}" set max_parallel_workers_per_gather = {int(parallel_workers)}')
     try:
         yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -507,7 +503,7 @@ def table(results: list[Result]) -> str:
 
 def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> str:
     catalog = plan_catalog(args.versions, args.seed)
-    with fresh_database(backend, tmp, args.postgres_url, args.pg_parallel_workers) as url:
+    with fresh_database(backend, tmp, args.postgres_url) as url:
         db = Database(url)
         try:
             db.migrate()
@@ -538,8 +534,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> str:
         finally:
             db.dispose()
     if backend == "postgresql":
-        workers = "server default" if args.pg_parallel_workers is None else args.pg_parallel_workers
-        setup = f"VACUUM ANALYZE after the load; max_parallel_workers_per_gather: {workers}."
+        setup = "VACUUM ANALYZE after the load; Genome's connections set max_parallel_workers_per_gather = 0."
     else:
         setup = "No ANALYZE (Genome never runs it)."
     header = (
@@ -563,12 +558,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default both)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP overhead measurement")
-    parser.add_argument(
-        "--pg-parallel-workers",
-        type=int,
-        default=None,
-        help="set max_parallel_workers_per_gather on the benchmark database (default: the server's setting)",
-    )
     args = parser.parse_args(argv)
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
