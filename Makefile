@@ -39,6 +39,7 @@ bench: install-test
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/modelstore_bench.py
 	$(BIN)/python benchmarks/search_bench.py
+	$(BIN)/python benchmarks/api_fuzz.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

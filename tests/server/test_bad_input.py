@@ -141,3 +141,15 @@ def test_unpicklable_model_is_a_clear_error(store: ModelStore) -> None:
     with pytest.raises(InvalidInput, match="cannot be serialized") as caught:
         store.save_model(GenomeEstimator(threading.Lock()), META)
     assert caught.value.field == "estimator"
+
+
+def test_values_the_database_refuses_are_400_not_500(server, backend: str) -> None:
+    """PostgreSQL refuses NUL characters in text (SQLite stores them); found by fuzzing the API."""
+    created = server.http.post("/v1.0/genome/auth/tokens", json={"name": "bad\u0000name"})
+    params = {"application": "a\u0000", "canonicalName": "/x"}
+    resolved = server.http.get("/v1.0/genome/modelstore/resolve", params=params)
+    if backend == "sqlite":
+        assert (created.status_code, resolved.status_code) == (201, 404)
+        return
+    for response in (created, resolved):
+        assert "cannot be stored or searched" in error_of(response, 400)["message"]

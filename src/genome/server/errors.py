@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from genome.errors import GenomeError, InvalidInput, TooManyRequests, Unauthenticated
@@ -73,6 +74,12 @@ async def _on_http(_request: Request, exc: HTTPException) -> JSONResponse:
     )
 
 
+async def _on_data_error(_request: Request, exc: DataError) -> JSONResponse:
+    # The database refused a value the schemas let through, e.g. PostgreSQL and a NUL character in a string.
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a value is not valid"
+    return _envelope(InvalidInput(f"a value in the request cannot be stored or searched: {reason}"))
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -86,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _on_data_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 
