@@ -7,11 +7,14 @@ import logging
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
+from sqlalchemy import update
 
 from genome.errors import NotFound, PermissionDenied, Unauthenticated
 from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
+from genome.store.db import Database
+from genome.store.tables import Credential
 
 API = "/v1.0/genome"
 X, Y = load_iris(return_X_y=True)
@@ -178,3 +181,15 @@ def test_no_auth_mode_serves_everyone_as_a_local_admin(make_server) -> None:
     anonymous = server.client(None)
     assert anonymous.get(f"{API}/auth/me").json()["username"] == "local"
     assert anonymous.get(f"{API}/modelstore/models").status_code == 200
+
+
+def test_expired_token_fails_at_once(server) -> None:
+    created = server.accounts().create_token("expiring", expires_in_days=1)
+    store = server.store(created["token"])
+    store.search_models()
+    database = Database(server.settings.resolved_database_url)
+    with database.write() as session:
+        session.execute(update(Credential).where(Credential.id == created["id"]).values(expires=1))
+    database.dispose()
+    with pytest.raises(Unauthenticated, match="expired"):
+        store.search_models()
