@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(
         default=900, gt=0, description="The failure window and the lockout that follows, in seconds."
     )
+    explain_cache_size: int = Field(
+        default=16, gt=0, description="Model versions kept loaded, with their fitted explainers, for explanations."
+    )
+    explain_max_rows: int = Field(
+        default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
+    )
 
     @field_validator("home")
     @classmethod

@@ -5,6 +5,8 @@
     model.*       the model, written by its format (model.pkl, model.json, model.keras, model.pt, ...), plus any
                   file the format adds beside it (xgboost-params.json)
     fields.pkl    wrapper fields JSON would not give back unchanged (a preprocessing function, a tuple), cloudpickled
+    samples.npz   sample explanations, if computed: plain numeric and string arrays (np.savez, read back with
+                  allow_pickle=False); their summary (rows, featureImportance) is in the manifest under "samples"
 
 The server reads only ``genome.json`` (no unpickling) to validate an upload and fill in its metadata. Entries carry
 no timestamps, so packing the same model twice gives the same bytes.
@@ -23,19 +25,21 @@ import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import cloudpickle
+import numpy as np
 
 from genome.errors import InvalidInput
 from genome.formats.describe import describe
 from genome.formats.registry import ModelFormat, class_path, format_for, format_named
 
-__all__ = ["BUNDLE_VERSION", "MANIFEST", "pack", "read_manifest", "unpack"]
+__all__ = ["BUNDLE_VERSION", "MANIFEST", "BundleSamples", "pack", "read_manifest", "unpack"]
 
 BUNDLE_VERSION = 1
 MANIFEST = "genome.json"
 _FIELDS = "fields.pkl"
+_SAMPLES = "samples.npz"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _COPY_CHUNK = 1024 * 1024
 # What pickling (cloudpickle, torch.save) raises for an object it cannot carry, such as a lock or an open file.
@@ -107,8 +111,39 @@ def _pickle_fields(fields: dict[str, Any]) -> bytes:
         raise
 
 
-def pack(model: Any, fields: dict[str, Any], formats: list[ModelFormat] | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Bundle ``model`` with ``fields``; returns the zip's bytes and its manifest."""
+class BundleSamples(Protocol):
+    """Sample explanations as the bundle stores them (``genome.explain.SampleExplanations``)."""
+
+    def to_arrays(self) -> dict[str, np.ndarray]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    if any(array.dtype.hasobject for array in arrays.values()):
+        raise InvalidInput("sample explanations must be numbers and strings, not Python objects", field="samples")
+    # (numpy's own allow_pickle keyword for savez is too new for the numpy versions we support)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _load_npz(data: bytes) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise InvalidInput(f"the bundle's {_SAMPLES} is not readable: {exc}", field="artifact") from exc
+
+
+def pack(
+    model: Any,
+    fields: dict[str, Any],
+    formats: list[ModelFormat] | None = None,
+    *,
+    samples: BundleSamples | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Bundle ``model`` with ``fields`` (and sample explanations); returns the zip's bytes and its manifest."""
     fmt = format_for(model, formats)
     json_fields = {k: v for k, v in fields.items() if v is None or _is_json(v)}
     other_fields = {k: v for k, v in fields.items() if k not in json_fields}
@@ -123,6 +158,8 @@ def pack(model: Any, fields: dict[str, Any], formats: list[ModelFormat] | None =
         "pickledFields": sorted(other_fields),
         "libraries": _libraries(model),
     }
+    if samples is not None:
+        manifest["samples"] = samples.summary()
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="genome-pack-") as tmp:
         folder = Path(tmp)
@@ -138,6 +175,8 @@ def pack(model: Any, fields: dict[str, Any], formats: list[ModelFormat] | None =
                         shutil.copyfileobj(source, target, _COPY_CHUNK)
             if pickled is not None:
                 archive.writestr(_entry(_FIELDS), pickled)
+            if samples is not None:
+                archive.writestr(_entry(_SAMPLES), _npz(samples.to_arrays()))
     return buffer.getvalue(), manifest
 
 
@@ -162,7 +201,8 @@ def read_manifest(data: bytes | BinaryIO) -> dict[str, Any]:
 
 
 def unpack(data: bytes, formats: list[ModelFormat] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """The model, its wrapper fields and the manifest, from a bundle's bytes."""
+    """The model, its wrapper fields and the manifest, from a bundle's bytes; saved sample explanations come
+    back as a dict of arrays in ``fields["samples"]``."""
     manifest = read_manifest(data)
     fmt = format_named(manifest["format"], formats)
     with tempfile.TemporaryDirectory(prefix="genome-unpack-") as tmp, zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -172,4 +212,6 @@ def unpack(data: bytes, formats: list[ModelFormat] | None = None) -> tuple[Any, 
         fields = dict(manifest["fields"])
         if manifest.get("pickledFields"):
             fields.update(cloudpickle.loads((folder / _FIELDS).read_bytes()))
+        if (folder / _SAMPLES).is_file():
+            fields["samples"] = _load_npz((folder / _SAMPLES).read_bytes())
     return model, fields, manifest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -119,6 +119,22 @@ def _point_alias(session: Session, row: ModelVersion, alias: str) -> None:
         current.updated = now_ms()
 
 
+def _feature_importance(manifest: dict[str, Any]) -> dict[str, float] | None:
+    """The mean |SHAP| per feature of the bundle's sample explanations, if it has them."""
+    samples = manifest.get("samples")
+    if samples is None:
+        return None
+    importance = samples.get("featureImportance") if isinstance(samples, dict) else None
+    if not isinstance(importance, dict) or not all(
+        isinstance(name, str) and isinstance(value, int | float) and not isinstance(value, bool)
+        for name, value in importance.items()
+    ):
+        raise InvalidInput(
+            "artifact manifest's samples.featureImportance must map feature names to numbers", field="artifact"
+        )
+    return {name: float(value) for name, value in importance.items()}
+
+
 def create_version(
     db: Database,
     artifacts: ArtifactStore,
@@ -150,6 +166,7 @@ def create_version(
         parameters["featureNames"] = fields["feature_names"]
     if fields.get("target_classes"):
         parameters["targetClasses"] = fields["target_classes"]
+    importance = _feature_importance(manifest)
     stored = artifacts.put(artifact, max_bytes=max_bytes)
     created = now_ms()
     with db.write() as session:
@@ -170,7 +187,7 @@ def create_version(
             code=meta.code.model_dump() if meta.code else None,
             parameters=parameters,
             metrics=meta.metrics,
-            feature_importance=None,
+            feature_importance=importance,
             artifact_ref=stored.key,
             artifact_sha256=stored.sha256,
             artifact_size=stored.size,

@@ -69,7 +69,9 @@ class ModelStore(ApiClient):
         for key, variable in _STEP_ENVIRONMENT.items():
             if os.environ.get(variable):
                 filled.setdefault(key, os.environ[variable])
-        data, _manifest = pack(genome_estimator.estimator, genome_estimator.bundle_fields())
+        data, _manifest = pack(
+            genome_estimator.estimator, genome_estimator.bundle_fields(), samples=genome_estimator.bundle_samples()
+        )
         with transfer_bar("uploading model", len(data), wanted(self._progress, len(data))) as advance:
             response = self._request(
                 "POST",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genome.errors import InvalidInput
 
-__all__ = ["MODALITIES", "GenomeEstimator"]
+if TYPE_CHECKING:
+    from genome.explain.samples import SampleExplanations
+
+__all__ = ["MODALITIES", "GenomeEstimator", "SampleExplainerHandle"]
 
 MODALITIES = ("tabular", "image", "text")
 
@@ -23,7 +26,9 @@ class GenomeEstimator:
             Keras model, or anything cloudpickle can carry).
         estimator_predict: name of the estimator's method that explainers call, e.g. ``"predict_proba"``.
         data_preprocessor: function applied to raw input before the estimator (e.g. image preprocessing).
-        explainer: explainer settings to use instead of the one chosen from modality and model type.
+        explainer: explainer settings to use instead of the one chosen from modality and model type. Without
+            them, ``genome_model.explainer`` is a handle whose ``sampleExplanations(X)`` computes the sample
+            explanations saved with the model (in ``samples_``).
         feature_names: names of the input columns (tabular models).
         target_classes: names of the classes, in the order of the model's outputs.
         target_name: name of the predicted quantity.
@@ -35,6 +40,9 @@ class GenomeEstimator:
         >>> GenomeEstimator(model, feature_names=["x"], target_classes=["y"]).modality
         'tabular'
     """
+
+    # Set by ``explainer.sampleExplanations(X)``, never by the constructor.
+    samples_: SampleExplanations
 
     def __init__(
         self,
@@ -56,6 +64,17 @@ class GenomeEstimator:
         self.target_name = target_name
         self.modality = modality
 
+    @property
+    def explainer(self) -> Any:
+        """The explainer settings given, else a handle: ``genome_model.explainer.sampleExplanations(X)``."""
+        if self._explainer is not None:
+            return self._explainer
+        return SampleExplainerHandle(self)
+
+    @explainer.setter
+    def explainer(self, value: Any) -> None:
+        self._explainer = value
+
     def __repr__(self) -> str:
         return f"GenomeEstimator({type(self.estimator).__name__}, modality={self.modality!r})"
 
@@ -64,22 +83,65 @@ class GenomeEstimator:
         return {
             "estimator_predict": check_estimator_predict(self.estimator, self.estimator_predict),
             "data_preprocessor": check_callable(self.data_preprocessor, "data_preprocessor"),
-            "explainer": self.explainer,
+            "explainer": self._explainer,
             "feature_names": check_feature_names(self.estimator, self.feature_names),
             "target_classes": _plain_list(self.target_classes, "target_classes"),
             "target_name": check_optional_str(self.target_name, "target_name"),
             "modality": check_modality(self.modality),
         }
 
+    def bundle_samples(self) -> SampleExplanations | None:
+        """The sample explanations to save with the model, if ``sampleExplanations`` was called."""
+        samples: SampleExplanations | None = getattr(self, "samples_", None)
+        return samples
+
     @classmethod
     def from_bundle_fields(cls, estimator: Any, fields: dict[str, Any]) -> GenomeEstimator:
+        """The estimator back from a bundle's fields (``unpack`` puts saved sample explanations' arrays
+        under ``"samples"``)."""
         names = ("estimator_predict", "data_preprocessor", "explainer", "feature_names", "target_classes")
-        return cls(
+        loaded = cls(
             estimator,
             **{name: fields.get(name) for name in names},
             target_name=fields.get("target_name"),
             modality=fields.get("modality", "tabular"),
         )
+        if fields.get("samples") is not None:
+            from genome.explain.samples import SampleExplanations
+
+            loaded.samples_ = SampleExplanations.from_arrays(fields["samples"])
+        return loaded
+
+
+class SampleExplainerHandle:
+    """What ``genome_model.explainer`` is when no explainer settings were given (the seed's usage)."""
+
+    def __init__(self, genome_estimator: GenomeEstimator) -> None:
+        self._genome_estimator = genome_estimator
+
+    def sampleExplanations(self, X: Any, *, progress: bool | None = None) -> SampleExplanations:
+        """Explain every row of a representative sample (1-3k rows work well) and keep the result in the
+        estimator's ``samples_``; it is saved with the model and served as its global explanation.
+
+        Returns:
+            The ``SampleExplanations``: expected value, SHAP values, feature values and names, importance.
+        """
+        from genome.explain.samples import explain_sample
+
+        owner = self._genome_estimator
+        if owner.modality != "tabular":
+            raise InvalidInput(
+                f"sample explanations are available for tabular models only; this model is {owner.modality!r}",
+                field="modality",
+            )
+        owner.samples_ = explain_sample(
+            owner.estimator,
+            X,
+            feature_names=owner.feature_names,
+            method=owner.estimator_predict,
+            progress=progress,
+        )
+        return owner.samples_
 
 
 def check_modality(modality: Any) -> str:

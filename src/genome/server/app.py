@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, FastAPI
 import genome
 from genome.auth import service as auth_service
 from genome.config import Settings
+from genome.explain import service as explain_service
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, health, models
+from genome.server.routers import auth, health, models, routing
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -40,7 +41,8 @@ def create_runtime(settings: Settings) -> Runtime:
         lockout_seconds=settings.login_lockout_seconds,
         session_hours=settings.session_hours,
     )
-    return Runtime(settings=settings, db=db, artifacts=artifacts, login_policy=policy)
+    explainers = explain_service.new_cache(settings.explain_cache_size)
+    return Runtime(settings=settings, db=db, artifacts=artifacts, login_policy=policy, explainers=explainers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     protected.include_router(auth.router)
     protected.include_router(models.router)
+    protected.include_router(routing.router)
     app.include_router(public)
     app.include_router(protected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -11,6 +11,8 @@ from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.config import Settings
 from genome.errors import Unauthenticated
+from genome.explain.cache import LoadedCache
+from genome.explain.service import LoadedModel
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -21,6 +23,7 @@ __all__ = [
     "Artifacts",
     "CurrentPrincipal",
     "Db",
+    "Explainers",
     "LoginPolicyDep",
     "Runtime",
     "SettingsDep",
@@ -42,6 +45,7 @@ class Runtime:
     db: Database
     artifacts: ArtifactStore
     login_policy: auth_service.LoginPolicy
+    explainers: LoadedCache[LoadedModel]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -55,6 +59,10 @@ def _db(request: Request) -> Database:
 
 def _artifacts(request: Request) -> ArtifactStore:
     return _runtime(request).artifacts
+
+
+def _explainers(request: Request) -> LoadedCache[LoadedModel]:
+    return _runtime(request).explainers
 
 
 def _settings(request: Request) -> Settings:
@@ -91,6 +99,7 @@ def authenticate(request: Request) -> Principal:
 
 Db = Annotated[Database, Depends(_db)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+Explainers = Annotated[LoadedCache[LoadedModel], Depends(_explainers)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
