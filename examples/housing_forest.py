@@ -46,6 +46,12 @@ def main() -> None:
         feature_names=list(dataset_train.feature_names),
         modality="tabular",
     )
+
+    # a global view of the model's explanations, from a representative sample (1-3k rows work well)
+    rows = dataset_train.data.shape[0]
+    data_to_explain = dataset_train.data[np.random.default_rng(0).choice(rows, min(1200, rows), replace=False), :]
+    genome_model.explainer.sampleExplanations(data_to_explain)
+
     saved = model_store.save_model(
         genome_model,
         {
@@ -61,6 +67,8 @@ def main() -> None:
         },
     )
     print(f"saved {saved['canonicalName']} version {saved['versionNumber']} as {saved['id']}")
+    importance = sorted(saved["featureImportance"].items(), key=lambda item: -item[1])[:3]
+    print("most important features (mean |SHAP|): " + ", ".join(f"{name} {value:.2f}" for name, value in importance))
 
     loaded = model_store.load_model(application=saved["application"], canonical_name=saved["canonicalName"])
     same = np.array_equal(

@@ -25,3 +25,4 @@ def test_housing_forest_example_saves_and_reloads(make_server) -> None:
     assert "diabetes" in result.stdout
     assert "version 1 as" in result.stdout
     assert "predictions identical: True" in result.stdout
+    assert "most important features (mean |SHAP|): bmi" in result.stdout
