@@ -63,7 +63,7 @@ def test_seed_tabular_flow_explains_with_the_latest_version(server, store, fores
     assert body["model"] == {"id": saved["id"], "canonicalName": "/diabetes/forest-1", "versionNumber": 1}
     shap_sum = body["expected"][0] + np.asarray(body["shapley"]).sum(axis=1)
     np.testing.assert_allclose(shap_sum, forest.predict(DIABETES.data[:3]), atol=1e-6)
-    np.testing.assert_allclose(body["prediction"], forest.predict(DIABETES.data[:3]))
+    np.testing.assert_allclose(body["prediction"], forest.predict(DIABETES.data[:3]), atol=1e-9)
 
     samples = server.http.post(SAMPLES, json={"application": "search", "canonicalName": "/diabetes/forest-1"})
     assert samples.status_code == 200, samples.text

@@ -61,7 +61,7 @@ def test_classifier_has_one_list_per_class_adding_up_to_predict_proba() -> None:
     assert np.asarray(result.shapley).shape == (3, 5, 4)
     assert result.output == "probability"
     np.testing.assert_allclose(_outputs_from_shap(result), model.predict_proba(X_CLS[:5]), atol=1e-6)
-    np.testing.assert_allclose(result.prediction, model.predict_proba(X_CLS[:5]))
+    np.testing.assert_allclose(result.prediction, model.predict_proba(X_CLS[:5]), atol=1e-9)
 
 
 def test_a_target_of_feature_zero_only_puts_the_attribution_there() -> None:
