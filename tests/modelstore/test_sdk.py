@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier
 
 import genome.modelstore
@@ -93,3 +95,21 @@ def test_sdk_imports_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_explain_and_sample_explanations_from_the_sdk(server) -> None:
+    data = load_diabetes()
+    model = RandomForestRegressor(n_estimators=20, max_depth=4, random_state=0).fit(data.data, data.target)
+    estimator = GenomeEstimator(model, feature_names=list(data.feature_names))
+    estimator.explainer.sampleExplanations(data.data[:100])
+    store = server.store()
+    record = store.save_model(estimator, {"application": "search", "canonicalName": "/diabetes"})
+    by_name = store.explain(data.data[:2], application="search", canonical_name="/diabetes")
+    assert by_name["model"]["id"] == record["id"]
+    totals = np.asarray(by_name["expected"][0]) + np.asarray(by_name["shapley"]).sum(axis=1)
+    np.testing.assert_allclose(totals, model.predict(data.data[:2]), atol=1e-6)
+    records = [dict(zip(data.feature_names, row, strict=True)) for row in data.data[:2].tolist()]
+    assert store.explain(records, id=record["id"])["shapley"] == by_name["shapley"]
+    samples = store.sample_explanations(application="search", canonical_name="/diabetes", version_number=1)
+    assert samples["rows"] == 100
+    assert samples["featureImportance"] == record["featureImportance"]

@@ -140,6 +140,46 @@ class ModelStore(ApiClient):
         model, fields, _manifest = unpack(data)
         return GenomeEstimator.from_bundle_fields(model, fields)
 
+    def explain(
+        self,
+        entries: Any,
+        *,
+        id: str | None = None,
+        application: str | None = None,
+        canonical_name: str | None = None,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """Explain rows with a stored tabular model (SHAP), by ``id`` or by name (latest unless one is named).
+
+        ``entries`` are rows in the model's feature order (a list of lists or a numpy array) or records keyed by
+        feature name (a list of dicts or a pandas DataFrame). Returns the seed's ``{expected, number_labels,
+        shapley}`` with ``feature_names``, ``prediction``, ``explainer`` and the ``model`` that answered.
+        """
+        if hasattr(entries, "to_dict"):
+            rows = entries.to_dict(orient="records")
+        else:
+            rows = entries.tolist() if hasattr(entries, "tolist") else list(entries)
+        body = {"entries": rows, **_version_ref(id, application, canonical_name, version_number, version_name, alias)}
+        explanation: dict[str, Any] = self._request("POST", "/routing/explain", json=body).json()
+        return explanation
+
+    def sample_explanations(
+        self,
+        *,
+        id: str | None = None,
+        application: str | None = None,
+        canonical_name: str | None = None,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """The global view stored with a version by ``genome_model.explainer.sampleExplanations(X)``."""
+        body = _version_ref(id, application, canonical_name, version_number, version_name, alias)
+        samples: dict[str, Any] = self._request("POST", "/routing/explanation/samples", json=body).json()
+        return samples
+
     def search_models(
         self,
         filter: Mapping[str, Any] | None = None,
@@ -191,3 +231,22 @@ class ModelStore(ApiClient):
 
     def delete_model(self, id: str) -> None:
         self._request("DELETE", f"/modelstore/models/{id}")
+
+
+def _version_ref(
+    id: str | None,
+    application: str | None,
+    canonical_name: str | None,
+    version_number: int | None,
+    version_name: str | None,
+    alias: str | None,
+) -> dict[str, Any]:
+    ref = {
+        "id": id,
+        "application": application,
+        "canonicalName": canonical_name,
+        "versionNumber": version_number,
+        "versionName": version_name,
+        "alias": alias,
+    }
+    return {key: value for key, value in ref.items() if value is not None}
