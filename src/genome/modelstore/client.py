@@ -98,17 +98,8 @@ class ModelStore(ApiClient):
         alias: str | None = None,
     ) -> dict[str, Any]:
         """The record of the version a name means: by number, versionName or alias, else the latest."""
-        params = {
-            "application": application,
-            "canonicalName": canonical_name,
-            "versionNumber": version_number,
-            "versionName": version_name,
-            "alias": alias,
-        }
-        response = self._request(
-            "GET", "/modelstore/resolve", params={k: v for k, v in params.items() if v is not None}
-        )
-        record: dict[str, Any] = response.json()
+        params = _version_ref(None, application, canonical_name, version_number, version_name, alias)
+        record: dict[str, Any] = self._request("GET", "/modelstore/resolve", params=params).json()
         return record
 
     def load_model(
