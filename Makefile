@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[explain]"
 	touch $@
 
 # torch 2.13.0 is pinned first so pip takes the CPU build, not a multi-GB CUDA one.
