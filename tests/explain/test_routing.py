@@ -125,7 +125,7 @@ def test_bad_requests_are_clear_errors(make_server, forest) -> None:
     error = _error(server.http.post(EXPLAIN, json={**name, "entries": [[0.0] * 10] * 6}), 413)
     assert error["field"] == "entries" and "5" in error["message"]
     error = _error(server.http.post(EXPLAIN, json={**name, "text": "a house by the sea"}), 400)
-    assert error["field"] == "text" and "not available yet" in error["message"]
+    assert error["field"] == "text" and "tabular model" in error["message"]
     error = _error(server.http.post(EXPLAIN, json={**name}), 400)
     assert error["field"] == "entries"
     error = _error(server.http.post(EXPLAIN, json={"entries": [[0.0] * 10]}), 400)

@@ -1,4 +1,4 @@
-"""Realtime explanations of stored models (tabular so far; image and text come later).
+"""Realtime explanations of stored models (tabular (SHAP) and text (LIME); image and text come later).
 
 The server's parts (``genome.explain.service``, ``cache``, ``schemas``) are imported from their modules, so
 importing this package stays light for training code.

@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["ExplainRequest", "ExplainedModel", "SampleExplanationsRead", "TabularExplanationRead", "VersionRef"]
+__all__ = [
+    "ExplainRequest",
+    "ExplainedModel",
+    "SampleExplanationsRead",
+    "TabularExplanationRead",
+    "TextExplanationRead",
+    "VersionRef",
+]
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
@@ -33,7 +40,10 @@ class ExplainRequest(VersionRef):
         description="Rows to explain: lists of feature values in the model's order, or objects keyed by feature name.",
     )
     image: str | None = Field(default=None, description="A base64 image (image models; not available yet).")
-    text: str | None = Field(default=None, description="A text (text models; not available yet).")
+    text: str | None = Field(default=None, description="A text to explain (text models).")
+    num_samples: int | None = Field(
+        default=None, ge=50, le=5000, description="Perturbed texts LIME scores (text models; default 250)."
+    )
 
 
 class ExplainedModel(BaseModel):
@@ -66,4 +76,38 @@ class SampleExplanationsRead(BaseModel):
     featureImportance: dict[str, float]
     rows: int
     explainer: str
+    model: ExplainedModel
+
+
+class TextMetrics(BaseModel):
+    """How faithful the surrogate is: weighted R² (mean over classes) and mean KL(model || surrogate)."""
+
+    score: float
+    mean_KL_divergence: float
+
+
+class WeightedSpans(BaseModel):
+    spans: list[tuple[str, list[tuple[int, int]], float]] = Field(
+        description="[word, [[start, end], ...], weight]: every occurrence of the word, as text[start:end]"
+    )
+
+
+class TextTarget(BaseModel):
+    target: str
+    proba: float = Field(description="the model's probability of this class")
+    score: float = Field(description="the surrogate's prediction for this class")
+    weighted_spans: WeightedSpans
+
+
+class TextExplanationBody(BaseModel):
+    estimator: str
+    method: str
+    targets: list[TextTarget]
+
+
+class TextExplanationRead(BaseModel):
+    """The seed's LIME explanation of a text: fidelity metrics and per-class word weights."""
+
+    metrics: TextMetrics
+    textExplanation: TextExplanationBody
     model: ExplainedModel

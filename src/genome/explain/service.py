@@ -17,32 +17,36 @@ from genome.explain.schemas import (
     ExplainRequest,
     SampleExplanationsRead,
     TabularExplanationRead,
+    TextExplanationRead,
     VersionRef,
 )
 from genome.explain.tabular import TabularExplainer
+from genome.explain.text import TextExplainer
 from genome.formats.bundle import unpack
 from genome.models import service as models
 from genome.models.schemas import ModelVersionRead
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
-__all__ = ["LoadedModel", "explain", "new_cache", "sample_explanations"]
+__all__ = ["MAX_TEXT_CHARS", "LoadedModel", "explain", "new_cache", "sample_explanations"]
 
-_NOT_YET = "explanations of {modality} models are not available yet (only tabular models can be explained)"
+MAX_TEXT_CHARS = 100_000
+_NOT_YET = "explanations of {modality} models are not available yet (only tabular and text models can be explained)"
 
 
 @dataclass
 class LoadedModel:
-    """A version's model, fields and sample explanations, with its explainer fitted (tabular models)."""
+    """A version's model, fields and sample explanations, with its explainer fitted (tabular and text models)."""
 
     record: ModelVersionRead
     model: Any
     fields: dict[str, Any]
     samples: SampleExplanations | None
     feature_names: list[str] | None
-    explainer: TabularExplainer | None
+    explainer: TabularExplainer | TextExplainer | None
     error: InvalidInput | None  # why this version cannot be explained, kept so it is not refitted per request
-    # shap's maskers keep scratch buffers, so one fitted explainer explains one request at a time.
+    # shap's maskers keep scratch buffers, so one fitted tabular explainer explains one request at a time (the
+    # text explainer shares no state between calls and takes no lock).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -74,18 +78,29 @@ def _fit(model: Any, fields: dict[str, Any], samples: SampleExplanations | None)
     return explainer.fit(model, background, method=fields.get("estimator_predict"))
 
 
+def _fit_text(model: Any, fields: dict[str, Any]) -> TextExplainer:
+    settings = fields.get("explainer")
+    explainer = settings if isinstance(settings, TextExplainer) else TextExplainer()
+    explainer = TextExplainer(explainer.num_samples, explainer.num_features, explainer.seed)  # a fresh copy
+    method = fields.get("estimator_predict") or "predict_proba"
+    return explainer.fit(model, fields.get("target_classes") or None, method=method)
+
+
 def _load(db: Database, artifacts: ArtifactStore, principal: Principal, record: ModelVersionRead) -> LoadedModel:
     _, data = models.read_artifact(db, artifacts, principal, record.id)
     model, fields, _manifest = unpack(data)
     arrays = fields.pop("samples", None)
     samples = SampleExplanations.from_arrays(arrays) if arrays is not None else None
     names = fields.get("feature_names") or (samples.feature_names if samples is not None else None)
-    explainer, error = None, None
-    if record.inputModality == "tabular":
-        try:
+    explainer: TabularExplainer | TextExplainer | None = None
+    error = None
+    try:
+        if record.inputModality == "tabular":
             explainer = _fit(model, fields, samples)
-        except InvalidInput as exc:
-            error = exc
+        elif record.inputModality == "text":
+            explainer = _fit_text(model, fields)
+    except InvalidInput as exc:
+        error = exc
     return LoadedModel(record, model, fields, samples, names, explainer, error)
 
 
@@ -127,9 +142,13 @@ def check_entries(entries: list[Any], feature_names: list[str] | None, n_feature
 
 
 def _tabular_entries(record: ModelVersionRead, request: ExplainRequest) -> list[Any]:
-    if request.image is not None or request.text is not None:
-        kind = "image" if request.image is not None else "text"
-        raise InvalidInput(_NOT_YET.format(modality=kind) + "; send entries for a tabular model", field=kind)
+    if request.image is not None:
+        raise InvalidInput(_NOT_YET.format(modality="image") + "; send entries for a tabular model", field="image")
+    if request.text is not None and record.inputModality == "tabular":
+        raise InvalidInput(
+            f"{record.canonicalName} is a tabular model: send entries (text is explained by text models only)",
+            field="text",
+        )
     if record.inputModality != "tabular":
         raise InvalidInput(_NOT_YET.format(modality=record.inputModality), field="canonicalName")
     if not request.entries:
@@ -145,18 +164,22 @@ def explain(
     request: ExplainRequest,
     *,
     max_rows: int,
-) -> TabularExplanationRead:
-    """Explain ``request.entries`` with the version the request names (viewers may explain).
+) -> TabularExplanationRead | TextExplanationRead:
+    """Explain ``request.entries`` (tabular) or ``request.text`` with the version the request names (viewers may
+    explain).
 
-    The response is the seed's ``{expected, number_labels, shapley}``, plus the feature names, the model's
-    prediction per row, the explainer used and which version answered.
+    A tabular response is the seed's ``{expected, number_labels, shapley}``, plus the feature names, the model's
+    prediction per row and the explainer used; a text response is the seed's ``{metrics, textExplanation}``.
+    Both say which version answered.
     """
     record = _resolve(db, principal, request)
+    if record.inputModality == "text":
+        return _explain_text(db, artifacts, cache, principal, record, request)
     entries = _tabular_entries(record, request)
     if len(entries) > max_rows:
         raise PayloadTooLarge(f"entries has {len(entries)} rows; at most {max_rows} per request", field="entries")
     loaded = cache.get(record.id, lambda: _load(db, artifacts, principal, record))
-    if loaded.explainer is None:
+    if not isinstance(loaded.explainer, TabularExplainer):
         raise loaded.error or InvalidInput(_NOT_YET.format(modality=record.inputModality), field="canonicalName")
     table = check_entries(entries, loaded.feature_names, loaded.explainer.n_features_in_)
     with loaded.lock:
@@ -172,6 +195,35 @@ def explain(
         output=result.output,
         model=_described(record),
     )
+
+
+def _text(record: ModelVersionRead, request: ExplainRequest) -> str:
+    if request.entries is not None or request.image is not None:
+        kind = "image" if request.image is not None else "entries"
+        raise InvalidInput(f"{record.canonicalName} is a text model: send text, not {kind}", field=kind)
+    if request.text is None:
+        raise InvalidInput("text is required: the text to explain", field="text")
+    if len(request.text) > MAX_TEXT_CHARS:
+        raise PayloadTooLarge(
+            f"text has {len(request.text)} characters; at most {MAX_TEXT_CHARS} per request", field="text"
+        )
+    return request.text
+
+
+def _explain_text(
+    db: Database,
+    artifacts: ArtifactStore,
+    cache: LoadedCache[LoadedModel],
+    principal: Principal,
+    record: ModelVersionRead,
+    request: ExplainRequest,
+) -> TextExplanationRead:
+    text = _text(record, request)
+    loaded = cache.get(record.id, lambda: _load(db, artifacts, principal, record))
+    if not isinstance(loaded.explainer, TextExplainer):
+        raise loaded.error or InvalidInput(_NOT_YET.format(modality=record.inputModality), field="canonicalName")
+    result = loaded.explainer.explain(text, num_samples=request.num_samples)
+    return TextExplanationRead.model_validate({**result.to_dict(), "model": _described(record)})
 
 
 def sample_explanations(

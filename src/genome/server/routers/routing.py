@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from genome.explain import service
-from genome.explain.schemas import ExplainRequest, SampleExplanationsRead, TabularExplanationRead, VersionRef
+from genome.explain.schemas import (
+    ExplainRequest,
+    SampleExplanationsRead,
+    TabularExplanationRead,
+    TextExplanationRead,
+    VersionRef,
+)
 from genome.server.deps import Artifacts, CurrentPrincipal, Db, Explainers, SettingsDep
 
 router = APIRouter(prefix="/routing", tags=["routing"])
@@ -19,8 +25,8 @@ def explain(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     request: ExplainRequest,
-) -> TabularExplanationRead:
-    """Explain rows with a model version (latest of application + canonicalName unless one is named)."""
+) -> TabularExplanationRead | TextExplanationRead:
+    """Explain rows or a text with a model version (latest of application + canonicalName unless one is named)."""
     return service.explain(db, artifacts, explainers, principal, request, max_rows=settings.explain_max_rows)
 
 
