@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     explain_cache_size: int = Field(
         default=16, gt=0, description="Model versions kept loaded, with their fitted explainers, for explanations."
     )
+    explain_result_cache_size: int = Field(
+        default=1024, ge=0, description="Finished explanations kept to answer repeated requests at once (0: none)."
+    )
     explain_max_rows: int = Field(
         default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor
@@ -133,11 +137,15 @@ def test_bad_requests_are_clear_errors(make_server, forest) -> None:
 
     pictures = GenomeEstimator(KNeighborsRegressor().fit(IRIS.data, IRIS.target), modality="image")
     store.save_model(pictures, {"application": "search", "canonicalName": "/pictures"})
+    pictures_name = {"application": "search", "canonicalName": "/pictures"}
+    error = _error(server.http.post(EXPLAIN, json={**pictures_name, "entries": [[1.0]]}), 400)
+    assert error["field"] == "entries" and "an image model: send image" in error["message"]
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
     error = _error(
-        server.http.post(EXPLAIN, json={"application": "search", "canonicalName": "/pictures", "entries": [[1.0]]}),
-        400,
+        server.http.post(EXPLAIN, json={**pictures_name, "image": base64.b64encode(png.getvalue()).decode()}), 400
     )
-    assert "image models are not available yet" in error["message"]
+    assert error["field"] == "canonicalName" and "KNeighborsRegressor is neither" in error["message"]
 
     knn = {"application": "search", "canonicalName": "/knn"}
     error = _error(server.http.post(EXPLAIN, json={**knn, "entries": [[0.0] * 4]}), 400)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 __all__ = [
     "ExplainRequest",
     "ExplainedModel",
+    "Explanation",
+    "ImageExplanationRead",
     "SampleExplanationsRead",
     "TabularExplanationRead",
     "TextExplanationRead",
@@ -39,10 +41,16 @@ class ExplainRequest(VersionRef):
         default=None,
         description="Rows to explain: lists of feature values in the model's order, or objects keyed by feature name.",
     )
-    image: str | None = Field(default=None, description="A base64 image (image models; not available yet).")
+    image: str | None = Field(
+        default=None,
+        description="A base64 PNG or JPEG (image models), the size the model takes; a data: URL prefix is allowed.",
+    )
     text: str | None = Field(default=None, description="A text to explain (text models).")
     num_samples: int | None = Field(
         default=None, ge=50, le=5000, description="Perturbed texts LIME scores (text models; default 250)."
+    )
+    target: int | Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
+        default=None, description="The class to explain, by name or index (image models; default the predicted one)."
     )
 
 
@@ -111,3 +119,29 @@ class TextExplanationRead(BaseModel):
     metrics: TextMetrics
     textExplanation: TextExplanationBody
     model: ExplainedModel
+
+
+class ClassScore(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class")
+    score: float
+
+
+class ImageExplanationRead(BaseModel):
+    """The seed's Grad-CAM answer: the class explained, its softmax probability and the heat-map over the input."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class", description="the explained class, named by the model's target_classes")
+    classIndex: int
+    score: float = Field(description="the model's (softmax) probability of the class")
+    number_labels: int = Field(description="how many classes are explained: 1")
+    image: str = Field(description="base64 PNG of the heat-map coloured over the input, for an <img src=data:...>")
+    heatmap: list[list[float]] = Field(description="Grad-CAM at the layer's resolution, scaled to [0, 1]")
+    layer: str = Field(description="the convolutional layer explained")
+    predictions: list[ClassScore] = Field(description="the model's five most probable classes")
+    model: ExplainedModel
+
+
+Explanation = TabularExplanationRead | TextExplanationRead | ImageExplanationRead

@@ -41,7 +41,7 @@ def create_runtime(settings: Settings) -> Runtime:
         lockout_seconds=settings.login_lockout_seconds,
         session_hours=settings.session_hours,
     )
-    explainers = explain_service.new_cache(settings.explain_cache_size)
+    explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
     return Runtime(settings=settings, db=db, artifacts=artifacts, login_policy=policy, explainers=explainers)
 
 

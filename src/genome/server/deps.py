@@ -11,8 +11,7 @@ from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.config import Settings
 from genome.errors import Unauthenticated
-from genome.explain.cache import LoadedCache
-from genome.explain.service import LoadedModel
+from genome.explain.service import ExplainerCaches
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -45,7 +44,7 @@ class Runtime:
     db: Database
     artifacts: ArtifactStore
     login_policy: auth_service.LoginPolicy
-    explainers: LoadedCache[LoadedModel]
+    explainers: ExplainerCaches
 
 
 def _runtime(request: Request) -> Runtime:
@@ -61,7 +60,7 @@ def _artifacts(request: Request) -> ArtifactStore:
     return _runtime(request).artifacts
 
 
-def _explainers(request: Request) -> LoadedCache[LoadedModel]:
+def _explainers(request: Request) -> ExplainerCaches:
     return _runtime(request).explainers
 
 
@@ -99,7 +98,7 @@ def authenticate(request: Request) -> Principal:
 
 Db = Annotated[Database, Depends(_db)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
-Explainers = Annotated[LoadedCache[LoadedModel], Depends(_explainers)]
+Explainers = Annotated[ExplainerCaches, Depends(_explainers)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

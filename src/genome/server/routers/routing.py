@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from genome.explain import service
 from genome.explain.schemas import (
     ExplainRequest,
+    ImageExplanationRead,
     SampleExplanationsRead,
     TabularExplanationRead,
     TextExplanationRead,
@@ -25,8 +26,9 @@ def explain(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     request: ExplainRequest,
-) -> TabularExplanationRead | TextExplanationRead:
-    """Explain rows or a text with a model version (latest of application + canonicalName unless one is named)."""
+) -> TabularExplanationRead | TextExplanationRead | ImageExplanationRead:
+    """Explain rows, a text or an image with a model version (latest of application + canonicalName unless one is
+    named)."""
     return service.explain(db, artifacts, explainers, principal, request, max_rows=settings.explain_max_rows)
 
 
