@@ -7,22 +7,44 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_housing_forest_example_saves_and_reloads(make_server) -> None:
-    server = make_server("sqlite")
+def run_example(server, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "GENOME_URL": server.url, "GENOME_TOKEN": server.token}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "housing_forest.py"), "--offline"],
+        [sys.executable, str(EXAMPLES / arguments[0]), *arguments[1:]],
         env=environment,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_housing_forest_example_saves_and_reloads(make_server) -> None:
+    result = run_example(make_server("sqlite"), "housing_forest.py", "--offline")
     assert "diabetes" in result.stdout
     assert "version 1 as" in result.stdout
     assert "predictions identical: True" in result.stdout
     assert "most important features (mean |SHAP|): bmi" in result.stdout
+
+
+def test_newsgroups_text_example_saves_and_explains(make_server) -> None:
+    result = run_example(make_server("sqlite"), "newsgroups_text.py", "--offline")
+    assert "generated corpus" in result.stdout
+    assert "version 1 as" in result.stdout
+    assert "predicted comp.graphics" in result.stdout
+
+
+def test_mobilenet_image_example_saves_and_explains(make_server, tmp_path) -> None:
+    result = run_example(make_server("sqlite"), "mobilenet_image.py", "--offline", "--heatmap", "out.png", cwd=tmp_path)
+    assert "untrained weights" in result.stdout
+    assert "Grad-CAM on layer Conv_1" in result.stdout
+    with Image.open(tmp_path / "out.png") as picture:
+        assert picture.size == (224, 224)

@@ -198,6 +198,12 @@ def test_seed_image_flow_through_the_route(server, store, torch_cnn, keras_cnn) 
     body = server.http.post(EXPLAIN, json=ref).json()
     assert body["class"] == "plain" and body["model"]["id"] == saved["id"] and body["score"] < 0.5
 
+    # The SDK sends pixel arrays, PIL images and encoded files alike.
+    by_array = store.explain(image=image, id=saved["id"], target="plain")
+    assert by_array == body
+    assert store.explain(image=Image.fromarray(image), id=saved["id"], target=0) == body
+    assert store.explain(image=base64.b64decode(to_png(image)), id=saved["id"])["class"] == "spotted"
+
 
 def test_repeated_image_request_is_answered_from_the_results_cache(make_server, torch_cnn) -> None:
     server = make_server("sqlite")

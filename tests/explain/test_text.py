@@ -130,6 +130,7 @@ def test_seed_text_flow_through_the_live_route(server, store, pipe) -> None:
     assert result["model"] == {"id": saved["id"], "canonicalName": "/classifier/text/zebra", "versionNumber": 1}
     # the explainer is deterministic, and num_samples is the request's to choose
     assert server.http.post(EXPLAIN, json=body).json() == result
+    assert store.explain(text=TEXT, id=saved["id"], num_samples=80) == result
     expected = TextExplainer(num_samples=80).fit(pipe, CLASSES).explain(TEXT)
     assert result["metrics"] == pytest.approx(expected.metrics)
     fewer = server.http.post(EXPLAIN, json={**body, "num_samples": 50}).json()

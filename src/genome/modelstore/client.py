@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from genome.errors import ArtifactCorrupt, InvalidInput
@@ -133,8 +136,12 @@ class ModelStore(ApiClient):
 
     def explain(
         self,
-        entries: Any,
+        entries: Any = None,
         *,
+        text: str | None = None,
+        image: Any = None,
+        target: str | int | None = None,
+        num_samples: int | None = None,
         id: str | None = None,
         application: str | None = None,
         canonical_name: str | None = None,
@@ -142,17 +149,32 @@ class ModelStore(ApiClient):
         version_name: str | None = None,
         alias: str | None = None,
     ) -> dict[str, Any]:
-        """Explain rows with a stored tabular model (SHAP), by ``id`` or by name (latest unless one is named).
+        """Explain a prediction of a stored model, by ``id`` or by name (latest unless one is named).
 
-        ``entries`` are rows in the model's feature order (a list of lists or a numpy array) or records keyed by
-        feature name (a list of dicts or a pandas DataFrame). Returns the seed's ``{expected, number_labels,
-        shapley}`` with ``feature_names``, ``prediction``, ``explainer`` and the ``model`` that answered.
+        Give what the model takes:
+
+        - ``entries`` (tabular, SHAP): rows in the model's feature order (a list of lists or a numpy array) or
+          records keyed by feature name (a list of dicts or a pandas DataFrame). Returns the seed's ``{expected,
+          number_labels, shapley}`` with ``feature_names``, ``prediction`` and ``explainer``.
+        - ``text`` (LIME; ``num_samples`` perturbed texts): the seed's ``{metrics, textExplanation}``.
+        - ``image`` (Grad-CAM): PNG or JPEG bytes, a file path, a PIL image or an H x W x C uint8 array; ``target``
+          picks the class (default: the predicted one). Returns the seed's ``{class, score, number_labels,
+          image}`` with the ``heatmap`` values.
+
+        Every answer names the ``model`` version that gave it.
         """
-        if hasattr(entries, "to_dict"):
-            rows = entries.to_dict(orient="records")
-        else:
-            rows = entries.tolist() if hasattr(entries, "tolist") else list(entries)
-        body = {"entries": rows, **_version_ref(id, application, canonical_name, version_number, version_name, alias)}
+        body: dict[str, Any] = _version_ref(id, application, canonical_name, version_number, version_name, alias)
+        if entries is not None:
+            if hasattr(entries, "to_dict"):
+                body["entries"] = entries.to_dict(orient="records")
+            else:
+                body["entries"] = entries.tolist() if hasattr(entries, "tolist") else list(entries)
+        if text is not None:
+            body["text"] = text
+        if image is not None:
+            body["image"] = _image_base64(image)
+        extra = {"target": target, "num_samples": num_samples}
+        body.update({key: value for key, value in extra.items() if value is not None})
         explanation: dict[str, Any] = self._request("POST", "/routing/explain", json=body).json()
         return explanation
 
@@ -241,3 +263,19 @@ def _version_ref(
         "alias": alias,
     }
     return {key: value for key, value in ref.items() if value is not None}
+
+
+def _image_base64(image: Any) -> str:
+    """Base64 of an image given as encoded bytes, a file path, a PIL image or a pixel array (sent as PNG)."""
+    if isinstance(image, (bytes, bytearray)):
+        data = bytes(image)
+    elif isinstance(image, (str, os.PathLike)):
+        data = Path(image).read_bytes()
+    else:
+        from PIL import Image
+
+        picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        data = buffer.getvalue()
+    return base64.b64encode(data).decode("ascii")
