@@ -40,6 +40,7 @@ bench: install-test
 	$(BIN)/python benchmarks/modelstore_bench.py
 	$(BIN)/python benchmarks/search_bench.py
 	$(BIN)/python benchmarks/api_fuzz.py
+	$(BIN)/python benchmarks/explain_bench.py --offline
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
