@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,24 @@ def test_repeated_image_request_is_answered_from_the_results_cache(make_server, 
     assert results.loads == 2
 
 
+def test_concurrent_requests_get_their_own_explanations(make_server, torch_cnn) -> None:
+    server = make_server("sqlite", explain_result_cache_size=0)
+    saved = _save(server.store(), torch_cnn, "/spots", "pytorch")
+    images = spotted_images(16, seed=5)[0]
+    explainer = ImageExplainer().fit(torch_cnn, CLASSES)
+    expected = [explainer.explain(image).heatmap for image in images]
+
+    def explain(image: np.ndarray) -> list[list[float]]:
+        response = server.http.post(EXPLAIN, json={"id": saved["id"], "image": to_png(image)})
+        assert response.status_code == 200, response.text
+        return response.json()["heatmap"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(explain, images))
+    for answer, truth in zip(answers, expected, strict=True):
+        np.testing.assert_allclose(answer, truth, atol=1e-4)
+
+
 def test_bad_images_are_clear_errors(make_server, torch_cnn, keras_cnn) -> None:
     server = make_server("sqlite")
     store = server.store()
@@ -258,3 +277,17 @@ def test_bad_images_are_clear_errors(make_server, torch_cnn, keras_cnn) -> None:
         ).status_code
         == 200
     )
+    sixteen_bit = to_png(np.full((SIZE, SIZE), 40000, dtype=np.uint16))
+    assert (
+        server.http.post(
+            EXPLAIN, json={"application": "search", "canonicalName": "/flat", "image": sixteen_bit}
+        ).status_code
+        == 200
+    )
+
+    def broken(batch: np.ndarray) -> np.ndarray:
+        raise KeyError("channel")
+
+    _save(store, torch_cnn, "/broken", "pytorch", data_preprocessor=broken)
+    found = error("/broken", image=to_png(image))
+    assert found["field"] == "canonicalName" and "data_preprocessor failed" in found["message"]

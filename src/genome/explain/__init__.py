@@ -1,10 +1,22 @@
-"""Realtime explanations of stored models (tabular (SHAP) and text (LIME); image and text come later).
+"""Realtime explanations of stored models: tabular (SHAP), text (LIME) and image (Grad-CAM).
 
-The server's parts (``genome.explain.service``, ``cache``, ``schemas``) are imported from their modules, so
-importing this package stays light for training code.
+The explainers import their libraries (shap, lime, torch) when first used, and the server's parts
+(``genome.explain.service``, ``cache``, ``schemas``) are imported from their modules, so importing this package stays
+light for training code.
 """
 
+from genome.explain.image import ImageExplainer, ImageExplanation
 from genome.explain.samples import SampleExplanations, explain_sample
 from genome.explain.tabular import TabularExplainer, TabularExplanation
+from genome.explain.text import TextExplainer, TextExplanation
 
-__all__ = ["SampleExplanations", "TabularExplainer", "TabularExplanation", "explain_sample"]
+__all__ = [
+    "ImageExplainer",
+    "ImageExplanation",
+    "SampleExplanations",
+    "TabularExplainer",
+    "TabularExplanation",
+    "TextExplainer",
+    "TextExplanation",
+    "explain_sample",
+]

@@ -51,6 +51,8 @@ def decode_image(data: str) -> Any:
         image = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError as exc:
         raise InvalidInput("image is not a PNG or JPEG picture", field="image") from exc
+    except Image.DecompressionBombError as exc:  # far beyond our own limit: Pillow refuses to open it at all
+        raise PayloadTooLarge(f"image is too large: {exc}", field="image") from exc
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise PayloadTooLarge(
@@ -232,7 +234,10 @@ class ImageExplainer:
             raise InvalidInput(
                 f"image is {image.size[0]}x{image.size[1]}; the model takes {self.expected_input}", field="image"
             )
-        array = np.asarray(image.convert(mode))
+        try:
+            array = np.asarray(image.convert(mode))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"image in mode {image.mode} cannot be read as {mode}: {exc}", field="image") from exc
         return array[..., None] if array.ndim == 2 else array
 
     def _model_input(self, pixels: np.ndarray) -> Any:
@@ -240,7 +245,12 @@ class ImageExplainer:
         network = self._network()
         batch = pixels[None].astype(np.float32)
         if self.preprocessor_ is not None:
-            prepared = self.preprocessor_(batch)
+            try:
+                prepared = self.preprocessor_(batch)
+            except Exception as exc:  # the stored preprocessor's own failure, whatever it raises
+                raise InvalidInput(
+                    f"the model's data_preprocessor failed on a {batch.shape} batch: {exc}", field="canonicalName"
+                ) from exc
             return prepared if isinstance(prepared, torch.Tensor) else torch.as_tensor(np.asarray(prepared))
         tensor = torch.from_numpy(batch / 255.0)
         return tensor if network.channels_last else tensor.permute(0, 3, 1, 2).contiguous()
