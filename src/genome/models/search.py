@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import coercions, roles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -15,9 +12,10 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from genome.errors import InvalidInput
 from genome.models.schemas import And, Condition, Filter, LegacySearch, ModelVersionSearch, Not, Or
+from genome.store.pagination import keyset
 from genome.store.tables import ModelAlias, ModelTag, ModelVersion
 
-__all__ = ["FIELDS", "build_query", "decode_cursor", "encode_cursor", "from_legacy", "from_params"]
+__all__ = ["FIELDS", "build_query", "from_legacy", "from_params"]
 
 V = ModelVersion
 FIELDS: dict[str, Any] = {
@@ -178,22 +176,6 @@ def _compile(node: Filter) -> ColumnElement[bool]:
     raise InvalidInput("filter node must be a condition or an and/or/not group", field="filter")
 
 
-def encode_cursor(sort: str, value: Any, version_id: str) -> str:
-    raw = json.dumps([sort, value, version_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, value, version_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
-    if cursor_sort != sort or not isinstance(version_id, str):
-        raise InvalidInput(f"cursor was issued for sort {cursor_sort!r}, not {sort!r}", field="cursor")
-    return value, version_id
-
-
 def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None = None) -> Select[Any]:
     """The SELECT for one page (one row more than the page, to tell whether another follows)."""
     query = select(V)
@@ -207,17 +189,8 @@ def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None 
         query = query.where(V.search_text.is_not(None))
     for word in words:
         query = query.where(V.search_text.like(f"%{_like_escape(word)}%", escape="\\"))
-    descending = search.sort.startswith("-")
-    sort_field = search.sort.lstrip("-")
-    column = FIELDS[sort_field]
-    if search.cursor:
-        value, last_id = decode_cursor(search.cursor, search.sort)
-        # Sort columns are NOT NULL, so the row comparison means "column < value, or equal and id < last_id";
-        # written as one, both databases seek to it in the (column, id) index.
-        position, last = tuple_(column, V.id), tuple_(value, last_id)
-        query = query.where(position < last if descending else position > last)
-    order = (column.desc(), V.id.desc()) if descending else (column.asc(), V.id.asc())
-    return query.order_by(*order).limit(search.limit + 1)
+    column = FIELDS[search.sort.lstrip("-")]
+    return keyset(query, column, V.id, search.sort, search.cursor, search.limit)
 
 
 def _all_of(conditions: list[Filter], **paging: Any) -> ModelVersionSearch:

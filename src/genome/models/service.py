@@ -22,9 +22,10 @@ from genome.models.schemas import (
     ModelVersionRead,
     ModelVersionSearch,
 )
-from genome.models.search import FIELDS, build_query, encode_cursor
+from genome.models.search import FIELDS, build_query
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
+from genome.store.pagination import encode_cursor
 from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
 
 __all__ = [
