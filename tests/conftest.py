@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from genome.config import Settings
 from genome.modelstore.accounts import Accounts
 from genome.modelstore.client import ModelStore
+from genome.modelstore.evaluationstore import EvaluationStore
 from genome.server.app import create_app
 from genome.store.db import Database
 
@@ -157,6 +158,10 @@ class LiveServer:
     def store(self, token: str | None = None) -> ModelStore:
         """A ModelStore acting with ``token``, by default the admin's."""
         return self._keep(ModelStore(self.url, token or self.token))  # type: ignore[no-any-return]
+
+    def evaluations(self, token: str | None = None) -> EvaluationStore:
+        """An EvaluationStore acting with ``token``, by default the admin's."""
+        return self._keep(EvaluationStore(self.url, token or self.token))  # type: ignore[no-any-return]
 
     def accounts(self) -> Accounts:
         return self._keep(Accounts(self.url, self.token))  # type: ignore[no-any-return]

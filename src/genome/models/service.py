@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from sqlalchemy import delete, select
@@ -292,11 +293,24 @@ def search_versions(
         return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
 
 
-def set_alias(db: Database, principal: Principal, version_id: str, alias: str) -> ModelVersionRead:
-    """Point ``alias`` at this version, moving it from any other version of the same name."""
+def set_alias(
+    db: Database,
+    principal: Principal,
+    version_id: str,
+    alias: str,
+    *,
+    gate: Callable[[Session, ModelVersion, str], None] | None = None,
+) -> ModelVersionRead:
+    """Point ``alias`` at this version, moving it from any other version of the same name.
+
+    ``gate(session, version, alias)`` runs in the same transaction first and may refuse by raising (the Evaluation
+    Store's ``check_passing`` does, for ``require_passing``).
+    """
     _check_alias(alias)
     with db.write() as session:
         row = _get_row(session, principal, version_id, "editor")
+        if gate is not None:
+            gate(session, row, alias)
         _point_alias(session, row, alias)
         session.flush()
         session.refresh(row)

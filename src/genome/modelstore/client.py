@@ -228,9 +228,16 @@ class ModelStore(ApiClient):
             if cursor is None:
                 return
 
-    def set_alias(self, id: str, alias: str) -> dict[str, Any]:
-        """Point ``alias`` (e.g. ``"production"``) at this version, moving it off any other."""
-        record: dict[str, Any] = self._request("PUT", f"/modelstore/models/{id}/aliases/{alias}").json()
+    def set_alias(self, id: str, alias: str, *, require_passing: bool = False) -> dict[str, Any]:
+        """Point ``alias`` (e.g. ``"production"``) at this version, moving it off any other.
+
+        With ``require_passing``, the store refuses (``genome.errors.Conflict``) unless the latest run of every
+        evaluation of this version passed.
+        """
+        params = {"require_passing": "true"} if require_passing else None
+        record: dict[str, Any] = self._request(
+            "PUT", f"/modelstore/models/{id}/aliases/{alias}", params=params
+        ).json()
         return record
 
     def remove_alias(self, id: str, alias: str) -> dict[str, Any]:

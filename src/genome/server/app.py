@@ -15,7 +15,7 @@ from genome.explain import service as explain_service
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, health, models, routing
+from genome.server.routers import auth, evaluations, health, models, routing
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     protected.include_router(auth.router)
     protected.include_router(models.router)
+    protected.include_router(evaluations.router)
     protected.include_router(routing.router)
     app.include_router(public)
     app.include_router(protected)

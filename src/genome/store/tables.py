@@ -11,6 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Base",
     "Credential",
+    "EvaluationRun",
+    "EvaluationTask",
     "LoginFailures",
     "ModelAlias",
     "ModelName",
@@ -176,3 +178,59 @@ class LoginFailures(Base):
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     first_failure: Mapped[int] = mapped_column(BigInteger, nullable=False)
     locked_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EvaluationRun(Base):
+    """One run of an evaluation (a test suite) against a model version.
+
+    The target's name and number are copied in, so a run's history survives the version's deletion.
+    """
+
+    __tablename__ = "evaluation_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application: Mapped[str] = mapped_column(String(200), nullable=False)
+    name: Mapped[str] = mapped_column(String(500), nullable=False)
+    version_name: Mapped[str | None] = mapped_column(String(200))
+    code: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    target_id: Mapped[str | None] = mapped_column(String(32))
+    target_canonical_name: Mapped[str | None] = mapped_column(String(500))
+    target_version_number: Mapped[int | None] = mapped_column(Integer)
+    pipeline_name: Mapped[str | None] = mapped_column(String(500))
+    pipeline_run_id: Mapped[str | None] = mapped_column(String(200))
+    pipeline_stage: Mapped[str | None] = mapped_column(String(200))
+    data_refs: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    summary: Mapped[dict[str, int]] = mapped_column(Json, nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    tasks: Mapped[list[EvaluationTask]] = relationship(
+        cascade="all, delete-orphan", lazy="raise", order_by="EvaluationTask.position"
+    )
+
+    __table_args__ = (
+        Index("ix_evaluation_runs_created", "created", "id"),
+        Index("ix_evaluation_runs_app_created", "application", "created", "id"),
+        Index("ix_evaluation_runs_name_created", "name", "created", "id"),
+        Index("ix_evaluation_runs_target", "target_id", "created", "id"),
+        Index("ix_evaluation_runs_target_name", "target_canonical_name", "target_version_number"),
+        Index("ix_evaluation_runs_pipeline_run", "pipeline_run_id"),
+    )
+
+
+class EvaluationTask(Base):
+    """A task of a run, or one prototype (a named record checked within a task), in the order they ran."""
+
+    __tablename__ = "evaluation_tasks"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), nullable=False)
+    data_ref: Mapped[str | None] = mapped_column(String(2000))
+    segment: Mapped[str | None] = mapped_column(String(500))
+    prototype_ref: Mapped[str | None] = mapped_column(String(500))
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    expectations: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    error: Mapped[dict[str, Any] | None] = mapped_column(Json)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
 
+from genome.evaluations import service as evaluations
 from genome.models import service
 from genome.models.schemas import (
     LegacySearch,
@@ -133,9 +134,18 @@ def download_artifact(db: Db, artifacts: Artifacts, principal: CurrentPrincipal,
 
 
 @router.put("/models/{version_id}/aliases/{alias}")
-def set_alias(db: Db, principal: CurrentPrincipal, version_id: str, alias: str) -> ModelVersionRead:
+def set_alias(
+    db: Db,
+    principal: CurrentPrincipal,
+    version_id: str,
+    alias: str,
+    require_passing: Annotated[
+        bool, Query(description="Refuse (409) unless the latest run of each evaluation of this version passed.")
+    ] = False,
+) -> ModelVersionRead:
     """Point the alias at this version, moving it off any other version of the same model."""
-    return service.set_alias(db, principal, version_id, alias)
+    gate = evaluations.check_passing if require_passing else None
+    return service.set_alias(db, principal, version_id, alias, gate=gate)
 
 
 @router.delete("/models/{version_id}/aliases/{alias}")

@@ -1,0 +1,1 @@
+"""The Evaluation Store: runs of evaluations (tests of models) as searchable records."""
