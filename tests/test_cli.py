@@ -114,3 +114,38 @@ def test_no_auth_refuses_to_listen_beyond_loopback() -> None:
     result = runner.invoke(app, ["serve", "--no-auth", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "loopback" in result.output
+
+
+def test_evaluations_list_show_and_diff(server) -> None:
+    from genome.modelstore.evaluationspec import GenomeEvaluationRun, evaluation, task
+
+    def scored(value: float) -> type[GenomeEvaluationRun]:
+        @evaluation(name="iris/cli")
+        class Scored(GenomeEvaluationRun):
+            @task()
+            def accuracy(self, t, dataset):
+                t.add_metric("accuracy", value).expect(value, var="accuracy").toBeGreaterOrEqual(0.9)
+
+        return Scored
+
+    model = DecisionTreeClassifier(random_state=0).fit(*load_iris(return_X_y=True))
+    with server.store() as store:
+        record = store.save_model(GenomeEstimator(model), {"application": "search", "canonicalName": "/iris/tree"})
+    with server.evaluations() as evaluations:
+        good = scored(0.95)(evaluations, target=record["id"]).to_run()
+        bad = scored(0.5)(evaluations, target=record["id"]).to_run()
+    auth = ["--url", server.url, "--token", server.token]
+
+    listed = runner.invoke(app, ["evaluations", "list", *auth, "--target", "/iris/tree"], env=WIDE)
+    assert listed.exit_code == 0, listed.output
+    assert good["id"] in listed.output and bad["id"] in listed.output and "/iris/tree v1" in listed.output
+    failed = runner.invoke(app, ["evaluations", "list", *auth, "--status", "failed", "--json"])
+    assert bad["id"] in failed.output and good["id"] not in failed.output
+    shown = runner.invoke(app, ["evaluations", "show", bad["id"], *auth], env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    assert "accuracy = 0.5 is not >= 0.9" in shown.output
+    diff = runner.invoke(app, ["evaluations", "diff", good["id"], bad["id"], *auth], env=WIDE)
+    assert diff.exit_code == 0, diff.output
+    assert "passed → failed" in diff.output and "accuracy: 0.95 → 0.5 (-0.45)" in diff.output
+    missing = runner.invoke(app, ["evaluations", "show", "nope", *auth])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
