@@ -48,3 +48,13 @@ def test_mobilenet_image_example_saves_and_explains(make_server, tmp_path) -> No
     assert "Grad-CAM on layer Conv_1" in result.stdout
     with Image.open(tmp_path / "out.png") as picture:
         assert picture.size == (224, 224)
+
+
+def test_evaluation_store_example_stores_the_seed_run(make_server) -> None:
+    server = make_server("sqlite")
+    result = run_example(server, "evaluation_store.py", "--offline")
+    assert "status failed: 3 passed, 5 failed" in result.stdout
+    assert "passed  evaluateTrainTestSplit: my_split = 0.7 is < 0.76" in result.stdout
+    assert result.stdout.count("failed  prototypeTest / id-123") == 5
+    runs = server.evaluations().search_runs(name="test/skill/annotations/better-than-last")["items"]
+    assert len(runs) == 1 and runs[0]["target"]["canonicalName"] == "/classifier/text/randomforest"
