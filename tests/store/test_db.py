@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -52,3 +53,22 @@ def test_write_rolls_back_when_the_block_raises(db: Database) -> None:
         raise RuntimeError("boom")
     with db.read() as session:
         assert session.scalar(text("select count(*) from model_names")) == 0
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from genome.store.tables import Base
+
+    db.migrate()
+    with db.engine.connect() as connection:
+
+        def on_this_database(item: Any, *_: Any) -> bool:
+            # Indexes declared for one dialect only (ddl_if) exist only there.
+            condition = getattr(item, "_ddl_if", None)
+            return condition is None or condition.dialect == connection.dialect.name
+
+        context = MigrationContext.configure(connection, opts={"include_object": on_this_database})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
