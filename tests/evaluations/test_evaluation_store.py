@@ -3,7 +3,6 @@ gate, permissions and malformed runs."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -14,44 +13,11 @@ from genome.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from genome.modelstore.estimator import GenomeEstimator
 from genome.modelstore.evaluationspec import GenomeEvaluationRun, evaluation, task
 from genome.server.app import API_PREFIX
+from seed_evaluation import TrainTestEvaluation
 
 RUNS = f"{API_PREFIX}/evaluations/runs"
 IRIS = load_iris()
 REF = "mllake://datasets/benchmark/california-housing-test"
-
-
-@evaluation(
-    name="test/skill/annotations/better-than-last",
-    versionName="1.2.sklearn",
-    code="ensemble-training:local.1",
-    targetModel="target-id",
-)
-class TrainTestEvaluation(GenomeEvaluationRun):
-    """The seed's evaluation, verbatim."""
-
-    @task(dataset={"ref": REF})
-    def evaluateTrainTestSplit(self, t, dataset):
-        my_split = 0.7
-
-        t.add_metric("f2", 2.34)
-        t.expect(my_split, var="my_split").toBeLess(0.76)
-
-    @task(dataset={"ref": REF})
-    def checkError(self, t, dataset):
-        t.add_metric("f2", 2.34)
-        t.expect(lambda: 5 / 0, var="myFunction").toRaise(ZeroDivisionError)
-
-    @task(dataset={"ref": REF})
-    def prototypeTest(self, t, dataset):
-        logging.info("running evaluation task:")
-        logging.info(t)
-
-        intersect = 0.82
-        t.add_metric("intersection", intersect).expect(intersect, var="intersection").toBeGreater(0.52)
-
-        for record in range(5):
-            m = record * 1.24
-            t.prototype(ref="id-123").add_metric("f1", record * 2.34).expect(m, var="f1").toBe([1, 0], var="metric")
 
 
 def accuracy_evaluation(threshold: float, extra_task: bool = False) -> type[GenomeEvaluationRun]:

@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "MATCHERS",
-    "STATUSES",
     "EvaluationCode",
     "EvaluationDiff",
     "EvaluationHistory",
@@ -26,7 +25,6 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Status = Literal["passed", "failed", "error", "empty"]
-STATUSES: tuple[str, ...] = ("passed", "failed", "error", "empty")
 Matcher = Literal[
     "toBe",
     "toBeLess",

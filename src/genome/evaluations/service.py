@@ -14,7 +14,6 @@ from genome.auth.principal import Principal
 from genome.clock import now_ms
 from genome.errors import Conflict, InvalidInput, NotFound
 from genome.evaluations.schemas import (
-    STATUSES,
     EvaluationDiff,
     EvaluationHistory,
     EvaluationRunCreate,
@@ -25,11 +24,11 @@ from genome.evaluations.schemas import (
     MetricDelta,
     StatusChange,
     TargetRead,
-    TaskCreate,
     TaskKey,
     TaskPresence,
     TaskRead,
 )
+from genome.evaluations.statuses import STATUSES, run_status, task_status
 from genome.models import service as models
 from genome.store.db import Database
 from genome.store.pagination import encode_cursor, keyset
@@ -41,31 +40,13 @@ __all__ = [
     "diff_runs",
     "get_run",
     "history",
-    "run_status",
     "search_runs",
-    "task_status",
 ]
-
-_SEVERITY = {"empty": 0, "passed": 1, "failed": 2, "error": 3}
-
-
-def task_status(task: TaskCreate) -> str:
-    """error if it raised, failed if an expectation failed, passed if all passed, empty without expectations."""
-    if task.error is not None:
-        return "error"
-    if not task.expectations:
-        return "empty"
-    return "passed" if all(expectation.passed for expectation in task.expectations) else "failed"
-
-
-def run_status(statuses: list[str]) -> str:
-    """The worst task status (error > failed > passed); a run of empty tasks, or of none, is empty."""
-    return max(statuses, key=_SEVERITY.__getitem__, default="empty")
 
 
 def _check_statuses(run: EvaluationRunCreate) -> None:
     for index, task in enumerate(run.tasks):
-        expected = task_status(task)
+        expected = task_status(task.error is not None, (expectation.passed for expectation in task.expectations))
         if task.status != expected:
             raise InvalidInput(
                 f"tasks[{index}] ({task.name}) has status {task.status!r}, but its expectations and error make it "

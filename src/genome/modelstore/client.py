@@ -13,19 +13,12 @@ from typing import Any
 
 from genome.errors import ArtifactCorrupt, InvalidInput
 from genome.formats.bundle import pack, unpack
+from genome.modelstore._environment import STEP_ENVIRONMENT, from_step
 from genome.modelstore._http import DEFAULT_URL, USE_CLIENT_DEFAULT, ApiClient, Timeout
 from genome.modelstore._progress import TrackedBytes, transfer_bar, wanted
 from genome.modelstore.estimator import GenomeEstimator
 
 __all__ = ["DEFAULT_URL", "USE_CLIENT_DEFAULT", "ModelStore"]
-
-# Metadata a pipeline step's environment supplies when the caller leaves it out (see the Sequencer).
-_STEP_ENVIRONMENT = {
-    "application": "APPLICATION",
-    "pipelineName": "PIPELINE_NAME",
-    "pipelineRunId": "PIPELINE_RUNID",
-    "pipelineStage": "STEP_NAME",
-}
 
 
 class ModelStore(ApiClient):
@@ -69,9 +62,10 @@ class ModelStore(ApiClient):
         if not isinstance(meta, Mapping):
             raise InvalidInput(f"meta must be a dict; got {type(meta).__name__}", field="meta")
         filled = {key: value for key, value in meta.items() if value is not None}
-        for key, variable in _STEP_ENVIRONMENT.items():
-            if os.environ.get(variable):
-                filled.setdefault(key, os.environ[variable])
+        for key in STEP_ENVIRONMENT:  # what a pipeline step's environment supplies, unless the caller gave it
+            value = from_step(key)
+            if value:
+                filled.setdefault(key, value)
         data, _manifest = pack(
             genome_estimator.estimator, genome_estimator.bundle_fields(), samples=genome_estimator.bundle_samples()
         )
@@ -235,9 +229,7 @@ class ModelStore(ApiClient):
         evaluation of this version passed.
         """
         params = {"require_passing": "true"} if require_passing else None
-        record: dict[str, Any] = self._request(
-            "PUT", f"/modelstore/models/{id}/aliases/{alias}", params=params
-        ).json()
+        record: dict[str, Any] = self._request("PUT", f"/modelstore/models/{id}/aliases/{alias}", params=params).json()
         return record
 
     def remove_alias(self, id: str, alias: str) -> dict[str, Any]:
