@@ -115,9 +115,10 @@ class LiveServer:
     """A real uvicorn server on a free loopback port, run in a thread, with an admin token at hand."""
 
     def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
-        self.settings = settings
-        self.app = app or create_app(settings)
         self.port = _free_port()
+        # The server's own port, so pipeline steps it runs get the right GENOME_URL.
+        self.settings = settings = settings.model_copy(update={"port": self.port})
+        self.app = app or create_app(settings)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
         self.token: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +72,34 @@ class Settings(BaseSettings):
     explain_max_rows: int = Field(
         default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL pipeline steps reach this server at (their GENOME_URL). Default: http://host:port.",
+    )
+    sequencer: bool = Field(
+        default=True,
+        description="Run pipelines in this server: claim queued runs, fire schedules, reclaim crashed runs.",
+    )
+    executor: Literal["local"] = Field(
+        default="local", description="Where steps run: local (subprocesses of this server)."
+    )
+    executor_concurrency: int = Field(default=4, gt=0, description="Steps this server runs at once.")
+    sequencer_max_runs: int = Field(default=8, gt=0, description="Runs this server drives at once.")
+    sequencer_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A run whose server has not renewed it for this long is reclaimed by another server.",
+    )
+    sequencer_retry_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Wait before a step's first retry; doubles for each further retry (at most 5 min).",
+    )
+
+    @property
+    def resolved_public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     @field_validator("home")
     @classmethod

@@ -12,10 +12,12 @@ import genome
 from genome.auth import service as auth_service
 from genome.config import Settings
 from genome.explain import service as explain_service
+from genome.sequencer.engine import EngineSettings, Sequencer
+from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, evaluations, health, models, routing
+from genome.server.routers import auth, compute, evaluations, health, models, routing
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -42,7 +44,27 @@ def create_runtime(settings: Settings) -> Runtime:
         session_hours=settings.session_hours,
     )
     explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
-    return Runtime(settings=settings, db=db, artifacts=artifacts, login_policy=policy, explainers=explainers)
+    executor = LocalExecutor()
+    sequencer = None
+    if settings.sequencer:
+        engine_settings = EngineSettings(
+            public_url=settings.resolved_public_url,
+            log_root=settings.home / "logs",
+            max_runs=settings.sequencer_max_runs,
+            max_steps=settings.executor_concurrency,
+            lease_seconds=settings.sequencer_lease_seconds,
+            retry_backoff_seconds=settings.sequencer_retry_backoff_seconds,
+        )
+        sequencer = Sequencer(db, artifacts, executor, engine_settings)
+    return Runtime(
+        settings=settings,
+        db=db,
+        artifacts=artifacts,
+        login_policy=policy,
+        explainers=explainers,
+        executor=executor,
+        sequencer=sequencer,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,9 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("Genome ready: database %s, artifacts %s", runtime.db.dialect, settings.resolved_artifact_root)
         if settings.no_auth:
             log.warning("AUTHENTICATION IS OFF (--no-auth): every caller acts as an admin. Local development only.")
+        if runtime.sequencer is not None:
+            runtime.sequencer.start()
         try:
             yield
         finally:
+            if runtime.sequencer is not None:
+                runtime.sequencer.stop()
             runtime.db.dispose()
 
     app = FastAPI(
@@ -85,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected.include_router(auth.router)
     protected.include_router(models.router)
     protected.include_router(evaluations.router)
+    protected.include_router(compute.router)
     protected.include_router(routing.router)
     app.include_router(public)
     app.include_router(protected)

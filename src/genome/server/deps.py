@@ -12,6 +12,8 @@ from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.config import Settings
 from genome.errors import Unauthenticated
 from genome.explain.service import ExplainerCaches
+from genome.sequencer.engine import Sequencer
+from genome.sequencer.executors.base import Executor
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
@@ -45,6 +47,8 @@ class Runtime:
     artifacts: ArtifactStore
     login_policy: auth_service.LoginPolicy
     explainers: ExplainerCaches
+    executor: Executor
+    sequencer: Sequencer | None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -101,4 +105,5 @@ Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 Explainers = Annotated[ExplainerCaches, Depends(_explainers)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "Base",
     "Credential",
+    "Deployment",
     "EvaluationRun",
     "EvaluationTask",
     "LoginFailures",
@@ -18,6 +31,10 @@ __all__ = [
     "ModelName",
     "ModelTag",
     "ModelVersion",
+    "Pipeline",
+    "PipelineRun",
+    "RunStep",
+    "StepAttempt",
     "User",
     "UserRole",
 ]
@@ -234,3 +251,121 @@ class EvaluationTask(Base):
     expectations: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False)
     error: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Deployment(Base):
+    """A named set of parameters per application (the seed's ``"deployment": "deploy-1"``), given to steps."""
+
+    __tablename__ = "deployments"
+
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    updated: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Pipeline(Base):
+    """A stored pipeline spec, optionally on a schedule (``next_run`` is when it fires next)."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application: Mapped[str] = mapped_column(String(200), nullable=False)
+    pipeline_name: Mapped[str] = mapped_column(String(500), nullable=False)
+    canonical_name: Mapped[str | None] = mapped_column(String(500))
+    deployment: Mapped[str | None] = mapped_column(String(200))
+    version_name: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    schedule: Mapped[str | None] = mapped_column(String(200))
+    next_run: Mapped[int | None] = mapped_column(BigInteger)
+    paused: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+    __table_args__ = (
+        Index("ix_pipelines_app_created", "application", "created", "id"),
+        Index("ix_pipelines_created", "created", "id"),
+        Index("ix_pipelines_due", "next_run"),
+    )
+
+
+class PipelineRun(Base):
+    """One run of a pipeline: its spec as run, who owns it (the server driving it, renewing ``heartbeat``), and
+    its outcome. ``scheduled_for`` is unique per pipeline, so one scheduled firing can never make two runs."""
+
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pipeline_id: Mapped[str | None] = mapped_column(String(32))
+    scheduled_for: Mapped[int | None] = mapped_column(BigInteger)
+    application: Mapped[str] = mapped_column(String(200), nullable=False)
+    pipeline_name: Mapped[str] = mapped_column(String(500), nullable=False)
+    canonical_name: Mapped[str | None] = mapped_column(String(500))
+    deployment: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat: Mapped[int | None] = mapped_column(BigInteger)
+    credential_id: Mapped[str | None] = mapped_column(String(32))
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    started: Mapped[int | None] = mapped_column(BigInteger)
+    finished: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+    steps: Mapped[list[RunStep]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="RunStep.position"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "scheduled_for", name="ux_pipeline_runs_firing"),
+        Index("ix_pipeline_runs_created", "created", "id"),
+        Index("ix_pipeline_runs_app_created", "application", "created", "id"),
+        Index("ix_pipeline_runs_pipeline", "pipeline_id", "created"),
+        Index("ix_pipeline_runs_status", "status", "created"),
+    )
+
+
+class RunStep(Base):
+    """A step of a run; ``group`` is its place in the sequence (steps of one group run in parallel)."""
+
+    __tablename__ = "run_steps"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), primary_key=True)
+    step_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    group: Mapped[int] = mapped_column(Integer, nullable=False)
+    step_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+
+    attempts: Mapped[list[StepAttempt]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="StepAttempt.number"
+    )
+
+
+class StepAttempt(Base):
+    """One try of a step: when, how it ended, and where its process and log are."""
+
+    __tablename__ = "step_attempts"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    end: Mapped[int | None] = mapped_column(BigInteger)
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_start: Mapped[str | None] = mapped_column(String(40))
+    log_path: Mapped[str | None] = mapped_column(String(2000))
+    log_ref: Mapped[str | None] = mapped_column(String(1000))
+    log_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        ForeignKeyConstraint(["run_id", "step_name"], ["run_steps.run_id", "run_steps.step_name"], ondelete="CASCADE"),
+    )

@@ -1,0 +1,1 @@
+"""The Sequencer: pipelines of steps, their runs and schedules."""

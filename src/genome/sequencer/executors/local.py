@@ -1,0 +1,130 @@
+"""The ``local`` executor: each attempt is a subprocess of the server, in its own process group.
+
+A process group per attempt is what lets a timeout or a cancellation end everything the step started (its shell, the
+interpreter, their children), and what a restarted server kills when it finds an attempt left by a crashed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from genome.sequencer.executors.base import StepLaunch
+
+__all__ = ["LocalExecutor", "LocalProcess", "process_start_time"]
+
+_TERMINATE_GRACE_SECONDS = 3.0
+
+
+def process_start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc), to tell the process from a later one that reused
+    its id; None when it is gone (or off Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the fields after its closing one are plain.
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _container_runtime() -> str | None:
+    """docker or podman, if one is installed and answers (a docker client without its daemon runs nothing)."""
+    for name in ("docker", "podman"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        try:
+            probe = subprocess.run([path, "info"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return path
+    return None
+
+
+class LocalProcess:
+    def __init__(self, process: subprocess.Popen[bytes], log: object) -> None:
+        self._process = process
+        self._log = log
+        self.host = socket.gethostname()
+        self.pid = process.pid
+        self.process_start = process_start_time(process.pid)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            code = self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        # The step is over; whatever it left running in its group goes with it.
+        _kill_group(self._process.pid, signal.SIGKILL)
+        self._log.close()  # type: ignore[attr-defined]
+        return code
+
+    def kill(self) -> None:
+        _kill_group(self._process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(_TERMINATE_GRACE_SECONDS)
+        _kill_group(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+        self._log.close()  # type: ignore[attr-defined]
+
+    def log_text(self) -> bytes | None:
+        return None
+
+
+class LocalExecutor:
+    """Runs steps as subprocesses on this machine. A step with a ``command`` runs it (its ``image`` only names the
+    environment); a step with only an ``image`` runs it with docker or podman when one is installed."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.runtime = _container_runtime()
+        self.container_runtime = self.runtime is not None
+
+    def _argv(self, launch: StepLaunch) -> str | list[str]:
+        if launch.command is not None:
+            return launch.command
+        if self.runtime is None or launch.image is None:
+            raise RuntimeError(f"step {launch.step_name!r} has no command and no container runtime to run its image")
+        flags = [item for name in sorted(launch.env) for item in ("-e", name)]
+        container = f"genome-{launch.run_id}-{launch.step_name}-{launch.attempt}"
+        return [self.runtime, "run", "--rm", "--name", container, *flags, launch.image]
+
+    def start(self, launch: StepLaunch) -> LocalProcess:
+        argv = self._argv(launch)
+        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = launch.log_path.open("ab")
+        try:
+            process = subprocess.Popen(
+                argv,
+                shell=isinstance(argv, str),
+                env=launch.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError:
+            log.close()
+            raise
+        return LocalProcess(process, log)
+
+    def reap(self, host: str, pid: int, process_start: str | None) -> bool:
+        if host != socket.gethostname() or process_start is None or process_start_time(pid) != process_start:
+            return False
+        _kill_group(pid, signal.SIGKILL)
+        return True
+
+    def close(self) -> None:
+        return None

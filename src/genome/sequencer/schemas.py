@@ -1,0 +1,115 @@
+"""Wire schemas of the Sequencer's records: pipelines, runs with their steps and attempts, logs, deployments.
+
+Pipeline specs themselves (what clients send) are parsed by ``genome.sequencer.spec``, which names the step and
+field at fault in every error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "AttemptRead",
+    "DeploymentRead",
+    "DeploymentWrite",
+    "LogChunk",
+    "PipelinePage",
+    "PipelineRead",
+    "RunPage",
+    "RunRead",
+    "StepRead",
+]
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+StepStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+AttemptReason = Literal["failed", "timed out", "cancelled", "lost"]
+
+
+class AttemptRead(BaseModel):
+    number: int
+    status: Literal["running", "succeeded", "failed"]
+    reason: AttemptReason | None = Field(description="why a failed attempt ended: failed, timed out, cancelled, lost")
+    message: str | None
+    exitCode: int | None
+    start: int
+    end: int | None
+    host: str | None
+
+
+class StepRead(BaseModel):
+    stepName: str
+    stepType: str
+    group: int = Field(description="the step's place in the sequence; steps of one group run in parallel")
+    status: StepStatus
+    attempts: list[AttemptRead]
+
+
+class RunRead(BaseModel):
+    id: str
+    pipelineId: str | None
+    scheduledFor: int | None = Field(description="the schedule's due time this run fired for, if it was scheduled")
+    application: str
+    pipelineName: str
+    canonicalName: str | None
+    deployment: str | None
+    status: RunStatus
+    reason: str | None
+    cancelRequested: bool
+    created: int
+    started: int | None
+    finished: int | None
+    createdBy: str
+    steps: list[StepRead]
+    spec: dict[str, Any]
+
+
+class RunPage(BaseModel):
+    items: list[RunRead]
+    nextCursor: str | None
+
+
+class PipelineRead(BaseModel):
+    id: str
+    application: str
+    pipelineName: str
+    canonicalName: str | None
+    deployment: str | None
+    versionName: str | None
+    schedule: str | None
+    nextRun: int | None = Field(description="when the schedule fires next (ms since epoch); null when unscheduled")
+    paused: bool
+    created: int
+    createdBy: str
+    spec: dict[str, Any]
+
+
+class PipelinePage(BaseModel):
+    items: list[PipelineRead]
+    nextCursor: str | None
+
+
+class LogChunk(BaseModel):
+    """Part of an attempt's output: ``text`` from byte ``offset``; ask again from ``nextOffset`` to follow it."""
+
+    text: str
+    offset: int
+    nextOffset: int
+    complete: bool = Field(description="true once the attempt has ended and the whole log has been read")
+
+
+class DeploymentWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], Any] = Field(
+        description="Given to every step of a run in this deployment as DEPLOYMENT_PARAMETERS (JSON)."
+    )
+
+
+class DeploymentRead(BaseModel):
+    application: str
+    name: str
+    parameters: dict[str, Any]
+    updated: int
+    updatedBy: str | None

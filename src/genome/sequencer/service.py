@@ -1,0 +1,391 @@
+"""Sequencer records: store pipelines and deployments, queue runs, read runs and their logs, cancel.
+
+These functions only read and write the database; the engine (``genome.sequencer.engine``) claims queued runs
+and drives them. Each function owns its transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from genome.auth.principal import Principal
+from genome.clock import now_ms
+from genome.errors import Conflict, InvalidInput, NotFound
+from genome.sequencer.schedule import parse_schedule
+from genome.sequencer.schemas import (
+    AttemptRead,
+    DeploymentRead,
+    LogChunk,
+    PipelinePage,
+    PipelineRead,
+    RunPage,
+    RunRead,
+    StepRead,
+)
+from genome.sequencer.spec import PipelineSpec, parse_pipeline
+from genome.store.artifacts import ArtifactStore
+from genome.store.db import Database
+from genome.store.pagination import encode_cursor, keyset
+from genome.store.tables import Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
+
+__all__ = [
+    "FINISHED",
+    "cancel_run",
+    "create_pipeline",
+    "create_run",
+    "delete_pipeline",
+    "get_pipeline",
+    "get_run",
+    "list_deployments",
+    "list_pipelines",
+    "list_runs",
+    "new_run",
+    "put_deployment",
+    "read_log",
+    "set_paused",
+]
+
+FINISHED = ("succeeded", "failed", "cancelled")
+_LOG_CHUNK_BYTES = 1 << 20
+
+
+def _attempt_read(attempt: StepAttempt) -> AttemptRead:
+    return AttemptRead(
+        number=attempt.number,
+        status=attempt.status,  # type: ignore[arg-type]
+        reason=attempt.reason,  # type: ignore[arg-type]
+        message=attempt.message,
+        exitCode=attempt.exit_code,
+        start=attempt.start,
+        end=attempt.end,
+        host=attempt.host,
+    )
+
+
+def run_read(row: PipelineRun) -> RunRead:
+    return RunRead(
+        id=row.id,
+        pipelineId=row.pipeline_id,
+        scheduledFor=row.scheduled_for,
+        application=row.application,
+        pipelineName=row.pipeline_name,
+        canonicalName=row.canonical_name,
+        deployment=row.deployment,
+        status=row.status,  # type: ignore[arg-type]
+        reason=row.reason,
+        cancelRequested=row.cancel_requested,
+        created=row.created,
+        started=row.started,
+        finished=row.finished,
+        createdBy=row.created_by,
+        steps=[
+            StepRead(
+                stepName=step.step_name,
+                stepType=step.step_type,
+                group=step.group,
+                status=step.status,  # type: ignore[arg-type]
+                attempts=[_attempt_read(attempt) for attempt in step.attempts],
+            )
+            for step in row.steps
+        ],
+        spec=row.spec,
+    )
+
+
+def pipeline_read(row: Pipeline) -> PipelineRead:
+    return PipelineRead(
+        id=row.id,
+        application=row.application,
+        pipelineName=row.pipeline_name,
+        canonicalName=row.canonical_name,
+        deployment=row.deployment,
+        versionName=row.version_name,
+        schedule=row.schedule,
+        nextRun=row.next_run,
+        paused=row.paused,
+        created=row.created,
+        createdBy=row.created_by,
+        spec=row.spec,
+    )
+
+
+def new_run(
+    spec: PipelineSpec, created_by: str, *, pipeline_id: str | None = None, scheduled_for: int | None = None
+) -> PipelineRun:
+    """A queued run of ``spec`` with its steps pending (not yet added to a session)."""
+    row = PipelineRun(
+        id=uuid.uuid4().hex,
+        pipeline_id=pipeline_id,
+        scheduled_for=scheduled_for,
+        application=spec.application,
+        pipeline_name=spec.pipelineName,
+        canonical_name=spec.canonicalName,
+        deployment=spec.deployment,
+        spec=spec.to_dict(),
+        status="queued",
+        cancel_requested=False,
+        created=now_ms(),
+        created_by=created_by,
+    )
+    position = 0
+    for group, steps in enumerate(spec.groups):
+        for step in steps:
+            row.steps.append(
+                RunStep(
+                    step_name=step.stepName, position=position, group=group, step_type=step.stepType, status="pending"
+                )
+            )
+            position += 1
+    return row
+
+
+def create_run(db: Database, principal: Principal, body: dict[str, Any], *, container_runtime: bool) -> RunRead:
+    """Queue a run (editors of its application): of the inline spec in ``body`` (the seed's form), or of the
+    stored pipeline ``body["pipelineId"]``."""
+    if "pipelineId" in body:
+        extra = sorted(set(body) - {"pipelineId"})
+        if extra:
+            raise InvalidInput(f"a run of a stored pipeline takes only pipelineId; got also {extra}", field=extra[0])
+        with db.read() as session:
+            stored = _get_pipeline(session, principal, str(body["pipelineId"]))
+            body, pipeline_id = dict(stored.spec), stored.id
+    else:
+        pipeline_id = None
+    spec = parse_pipeline(body, container_runtime=container_runtime)
+    principal.require(spec.application, "editor")
+    with db.write() as session:
+        row = new_run(spec, principal.username, pipeline_id=pipeline_id)
+        session.add(row)
+        session.flush()
+        return run_read(row)
+
+
+def create_pipeline(
+    db: Database, principal: Principal, body: dict[str, Any], *, container_runtime: bool
+) -> PipelineRead:
+    """Store a pipeline (editors); with a ``schedule`` it first runs one period after now."""
+    spec = parse_pipeline(body, container_runtime=container_runtime)
+    principal.require(spec.application, "editor")
+    created = now_ms()
+    next_run = parse_schedule(spec.schedule).first_run(created) if spec.schedule else None
+    row = Pipeline(
+        id=uuid.uuid4().hex,
+        application=spec.application,
+        pipeline_name=spec.pipelineName,
+        canonical_name=spec.canonicalName,
+        deployment=spec.deployment,
+        version_name=spec.versionName,
+        spec=spec.to_dict(),
+        schedule=spec.schedule,
+        next_run=next_run,
+        paused=False,
+        created=created,
+        created_by=principal.username,
+    )
+    with db.write() as session:
+        session.add(row)
+        session.flush()
+        return pipeline_read(row)
+
+
+def _get_pipeline(session: Session, principal: Principal, pipeline_id: str, role: str = "viewer") -> Pipeline:
+    row = session.get(Pipeline, pipeline_id)
+    missing = f"pipeline {pipeline_id!r} does not exist"
+    if row is None:
+        raise NotFound(missing, field="pipelineId")
+    principal.require_visible(row.application, missing)
+    principal.require(row.application, role)
+    return row
+
+
+def get_pipeline(db: Database, principal: Principal, pipeline_id: str) -> PipelineRead:
+    with db.read() as session:
+        return pipeline_read(_get_pipeline(session, principal, pipeline_id))
+
+
+def list_pipelines(
+    db: Database, principal: Principal, *, application: str | None, limit: int, cursor: str | None, page_size_max: int
+) -> PipelinePage:
+    _check_limit(limit, page_size_max)
+    query = select(Pipeline)
+    readable = principal.readable()
+    if readable is not None:
+        query = query.where(Pipeline.application.in_(readable))
+    if application is not None:
+        query = query.where(Pipeline.application == application)
+    with db.read() as session:
+        rows = list(session.scalars(keyset(query, Pipeline.created, Pipeline.id, "-created", cursor, limit)))
+    page = rows[:limit]
+    more = len(rows) > limit
+    return PipelinePage(
+        items=[pipeline_read(row) for row in page],
+        nextCursor=encode_cursor("-created", page[-1].created, page[-1].id) if more else None,
+    )
+
+
+def set_paused(db: Database, principal: Principal, pipeline_id: str, paused: bool) -> PipelineRead:
+    """Pause or resume a schedule. Resuming after a pause fires once for what was missed, then keeps the phase."""
+    with db.write() as session:
+        row = _get_pipeline(session, principal, pipeline_id, "editor")
+        if row.schedule is None:
+            raise InvalidInput(f"pipeline {pipeline_id!r} has no schedule to pause or resume", field="schedule")
+        row.paused = paused
+        session.flush()
+        return pipeline_read(row)
+
+
+def delete_pipeline(db: Database, principal: Principal, pipeline_id: str) -> None:
+    """Forget a pipeline and its schedule; its runs stay, as history."""
+    with db.write() as session:
+        session.delete(_get_pipeline(session, principal, pipeline_id, "editor"))
+
+
+def _get_run(session: Session, principal: Principal, run_id: str, role: str = "viewer") -> PipelineRun:
+    row = session.get(PipelineRun, run_id)
+    missing = f"pipeline run {run_id!r} does not exist"
+    if row is None:
+        raise NotFound(missing, field="id")
+    principal.require_visible(row.application, missing)
+    principal.require(row.application, role)
+    return row
+
+
+def get_run(db: Database, principal: Principal, run_id: str) -> RunRead:
+    with db.read() as session:
+        return run_read(_get_run(session, principal, run_id))
+
+
+def _check_limit(limit: int, page_size_max: int) -> None:
+    if limit > page_size_max:
+        raise InvalidInput(f"limit {limit} is above the maximum page size {page_size_max}", field="limit")
+
+
+def list_runs(
+    db: Database,
+    principal: Principal,
+    *,
+    application: str | None = None,
+    pipeline_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    page_size_max: int,
+) -> RunPage:
+    """Runs the principal may see, newest first."""
+    _check_limit(limit, page_size_max)
+    query = select(PipelineRun)
+    readable = principal.readable()
+    if readable is not None:
+        query = query.where(PipelineRun.application.in_(readable))
+    for column, value in (
+        (PipelineRun.application, application),
+        (PipelineRun.pipeline_id, pipeline_id),
+        (PipelineRun.status, status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    with db.read() as session:
+        rows = list(session.scalars(keyset(query, PipelineRun.created, PipelineRun.id, "-created", cursor, limit)))
+        page = rows[:limit]
+        items = [run_read(row) for row in page]
+    more = len(rows) > limit
+    return RunPage(items=items, nextCursor=encode_cursor("-created", page[-1].created, page[-1].id) if more else None)
+
+
+def cancel_run(db: Database, principal: Principal, run_id: str) -> RunRead:
+    """Cancel a run (editors): a queued run at once; a running one as soon as its server sees the request, which
+    ends its steps' process trees. A finished run cannot be cancelled (409)."""
+    with db.write() as session:
+        row = _get_run(session, principal, run_id, "editor")
+        if row.status in FINISHED:
+            raise Conflict(f"pipeline run {run_id!r} has already {row.status}", field="status")
+        row.cancel_requested = True
+        if row.status == "queued":
+            row.status, row.reason, row.finished = "cancelled", "cancelled before it started", now_ms()
+            for step in row.steps:
+                if step.status == "pending":
+                    step.status = "cancelled"
+        session.flush()
+        return run_read(row)
+
+
+def read_log(
+    db: Database, artifacts: ArtifactStore, principal: Principal, run_id: str, step_name: str, number: int, offset: int
+) -> LogChunk:
+    """Up to 1 MiB of an attempt's output from byte ``offset``: from the running attempt's file while it runs (on
+    the server running it), from the artifact store once it has ended."""
+    with db.read() as session:
+        _get_run(session, principal, run_id)
+        attempt = session.get(StepAttempt, (run_id, step_name, number))
+        if attempt is None:
+            raise NotFound(f"step {step_name!r} of run {run_id!r} has no attempt {number}", field="attempt")
+        finished = attempt.status != "running"
+        log_ref, log_sha, log_path, host = attempt.log_ref, attempt.log_sha256, attempt.log_path, attempt.host
+    if finished and log_ref and log_sha:
+        data = artifacts.get(log_ref, log_sha, owner=f"the log of {step_name} attempt {number} of run {run_id}")
+    elif log_path and Path(log_path).is_file():
+        with Path(log_path).open("rb") as file:
+            file.seek(offset)
+            data = file.read(_LOG_CHUNK_BYTES)
+        return _chunk(data, offset, offset + len(data), complete=False)
+    elif finished:
+        data = b""
+    else:
+        raise NotFound(f"the log of this running attempt is on {host}; ask that server", field="attempt")
+    part = data[offset : offset + _LOG_CHUNK_BYTES]
+    return _chunk(part, offset, offset + len(part), complete=offset + len(part) >= len(data))
+
+
+def _chunk(data: bytes, offset: int, next_offset: int, *, complete: bool) -> LogChunk:
+    return LogChunk(
+        text=data.decode("utf-8", errors="replace"), offset=offset, nextOffset=next_offset, complete=complete
+    )
+
+
+def put_deployment(
+    db: Database, principal: Principal, application: str, name: str, parameters: dict[str, Any]
+) -> DeploymentRead:
+    """Create or replace a deployment's parameters (editors of the application)."""
+    principal.require(application, "editor")
+    with db.write() as session:
+        row = session.get(Deployment, (application, name))
+        if row is None:
+            row = Deployment(application=application, name=name, parameters=parameters, updated=now_ms())
+            session.add(row)
+        row.parameters, row.updated, row.updated_by = parameters, now_ms(), principal.username
+        session.flush()
+        return _deployment_read(row)
+
+
+def _deployment_read(row: Deployment) -> DeploymentRead:
+    return DeploymentRead(
+        application=row.application,
+        name=row.name,
+        parameters=row.parameters,
+        updated=row.updated,
+        updatedBy=row.updated_by,
+    )
+
+
+def list_deployments(db: Database, principal: Principal, application: str) -> list[DeploymentRead]:
+    principal.require_visible(application, f"application {application!r} does not exist")
+    with db.read() as session:
+        rows = session.scalars(
+            select(Deployment).where(Deployment.application == application).order_by(Deployment.name)
+        )
+        return [_deployment_read(row) for row in rows]
+
+
+def delete_deployment(db: Database, principal: Principal, application: str, name: str) -> None:
+    principal.require(application, "editor")
+    with db.write() as session:
+        result = session.execute(
+            delete(Deployment).where(Deployment.application == application, Deployment.name == name)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound(f"deployment {name!r} of application {application!r} does not exist", field="name")

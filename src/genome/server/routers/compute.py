@@ -1,0 +1,178 @@
+"""Compute and Sequencer routes (the seed's ``/compute/sequencer``): thin wrappers over
+``genome.sequencer.service``; the engine running in each server picks the runs up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from genome.sequencer import service
+from genome.sequencer.schemas import (
+    DeploymentRead,
+    DeploymentWrite,
+    LogChunk,
+    PipelinePage,
+    PipelineRead,
+    RunPage,
+    RunRead,
+    RunStatus,
+)
+from genome.server.deps import Artifacts, CurrentPrincipal, Db, RuntimeDep, SettingsDep
+
+router = APIRouter(prefix="/compute", tags=["compute"])
+
+_STEPS = [
+    {
+        "stepName": "step-1",
+        "stepType": "model",
+        "parameters": {"CA_TRAIN": True},
+        "datasets": [],
+        "image": "ensemble-training:local.3",
+        "command": ["python", "examples/housing_forest.py", "--offline"],
+        "timeout": "360s",
+        "retry": "3",
+    }
+]
+_PIPELINE_EXAMPLE = {
+    "deployment": "deploy-1",
+    "pipelineName": "pipe-1",
+    "canonicalName": "/search/pipe-1",
+    "application": "search",
+    "steps": _STEPS,
+}
+PipelineBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="A pipeline: application, pipelineName, optional canonicalName, deployment, versionName, "
+        "parameters and (stored pipelines) schedule, and steps; a nested list of steps is a parallel group. "
+        "Each step: stepName, stepType, command and/or image, parameters, datasets, timeout, retry, resources.",
+        openapi_examples={
+            "seed": {"summary": "the seed's pipeline, with a command to run here", "value": _PIPELINE_EXAMPLE}
+        },
+    ),
+]
+Text = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@router.post("/sequencer/run", status_code=status.HTTP_201_CREATED)
+def run_pipeline(runtime: RuntimeDep, principal: CurrentPrincipal, body: PipelineBody) -> RunRead:
+    """Run a pipeline now: the inline spec, or ``{"pipelineId": ...}`` for a stored one. Answers with the queued run."""
+    run = service.create_run(runtime.db, principal, body, container_runtime=runtime.executor.container_runtime)
+    if runtime.sequencer is not None:
+        runtime.sequencer.wake()
+    return run
+
+
+@router.post("/sequencer", status_code=status.HTTP_201_CREATED)
+def store_pipeline(runtime: RuntimeDep, principal: CurrentPrincipal, body: PipelineBody) -> PipelineRead:
+    """Store a pipeline, optionally on a ``schedule`` ("30m", "6h", "1d" or a cron expression): it first runs one
+    period after now (``nextRun``)."""
+    return service.create_pipeline(runtime.db, principal, body, container_runtime=runtime.executor.container_runtime)
+
+
+@router.get("/pipelines")
+def list_pipelines(
+    db: Db,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    application: Text = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> PipelinePage:
+    return service.list_pipelines(
+        db, principal, application=application, limit=limit, cursor=cursor, page_size_max=settings.page_size_max
+    )
+
+
+@router.get("/pipelines/{pipeline_id}")
+def get_pipeline(db: Db, principal: CurrentPrincipal, pipeline_id: str) -> PipelineRead:
+    return service.get_pipeline(db, principal, pipeline_id)
+
+
+@router.post("/pipelines/{pipeline_id}/pause")
+def pause_pipeline(db: Db, principal: CurrentPrincipal, pipeline_id: str) -> PipelineRead:
+    return service.set_paused(db, principal, pipeline_id, True)
+
+
+@router.post("/pipelines/{pipeline_id}/resume")
+def resume_pipeline(db: Db, principal: CurrentPrincipal, pipeline_id: str) -> PipelineRead:
+    return service.set_paused(db, principal, pipeline_id, False)
+
+
+@router.delete("/pipelines/{pipeline_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_pipeline(db: Db, principal: CurrentPrincipal, pipeline_id: str) -> Response:
+    service.delete_pipeline(db, principal, pipeline_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/runs")
+def list_runs(
+    db: Db,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    application: Text = None,
+    pipelineId: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> RunPage:
+    """Runs, newest first."""
+    return service.list_runs(
+        db,
+        principal,
+        application=application,
+        pipeline_id=pipelineId,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+        page_size_max=settings.page_size_max,
+    )
+
+
+@router.get("/runs/{run_id}")
+def get_run(db: Db, principal: CurrentPrincipal, run_id: str) -> RunRead:
+    """A run with each step's status and every attempt (start, end, exit code, reason)."""
+    return service.get_run(db, principal, run_id)
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(runtime: RuntimeDep, principal: CurrentPrincipal, run_id: str) -> RunRead:
+    """Cancel a run: steps not started are cancelled, running ones have their process trees ended."""
+    run = service.cancel_run(runtime.db, principal, run_id)
+    if runtime.sequencer is not None:
+        runtime.sequencer.wake()
+    return run
+
+
+@router.get("/runs/{run_id}/steps/{step_name}/attempts/{number}/log")
+def read_log(
+    db: Db,
+    artifacts: Artifacts,
+    principal: CurrentPrincipal,
+    run_id: str,
+    step_name: str,
+    number: int,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> LogChunk:
+    """An attempt's stdout and stderr from byte ``offset``; poll with ``nextOffset`` to follow a running step."""
+    return service.read_log(db, artifacts, principal, run_id, step_name, number, offset)
+
+
+@router.get("/deployments/{application}")
+def list_deployments(db: Db, principal: CurrentPrincipal, application: str) -> list[DeploymentRead]:
+    return service.list_deployments(db, principal, application)
+
+
+@router.put("/deployments/{application}/{name}")
+def put_deployment(
+    db: Db, principal: CurrentPrincipal, application: str, name: str, deployment: DeploymentWrite
+) -> DeploymentRead:
+    """Create or replace a deployment: parameters every step of its runs gets as DEPLOYMENT_PARAMETERS."""
+    return service.put_deployment(db, principal, application, name, deployment.parameters)
+
+
+@router.delete("/deployments/{application}/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_deployment(db: Db, principal: CurrentPrincipal, application: str, name: str) -> Response:
+    service.delete_deployment(db, principal, application, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
