@@ -149,3 +149,37 @@ def test_evaluations_list_show_and_diff(server) -> None:
     assert "passed → failed" in diff.output and "accuracy: 0.95 → 0.5 (-0.45)" in diff.output
     missing = runner.invoke(app, ["evaluations", "show", "nope", *auth])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_pipelines_and_runs_commands(server) -> None:
+    import sys
+
+    from genome.modelstore.compute import Compute
+
+    step = {"stepName": "hello", "command": [sys.executable, "-c", "print('hello from the step')"]}
+    body = {"application": "search", "pipelineName": "pipe-cli", "steps": [step]}
+    auth = ["--url", server.url, "--token", server.token]
+    with Compute(server.url, server.token) as compute:
+        run = compute.run_pipeline(body)
+        stored = compute.store_pipeline({**body, "schedule": "1d"})
+
+    watched = runner.invoke(app, ["runs", "show", run["id"], "--watch", *auth], env=WIDE)
+    assert watched.exit_code == 0, watched.output
+    assert "succeeded" in watched.output and "hello" in watched.output
+    listed = runner.invoke(app, ["runs", "list", *auth], env=WIDE)
+    assert run["id"] in listed.output and "1/1" in listed.output
+    logs = runner.invoke(app, ["runs", "logs", run["id"], "hello", *auth])
+    assert logs.exit_code == 0 and logs.output == "hello from the step\n"
+    followed = runner.invoke(app, ["runs", "logs", run["id"], "hello", "--follow", *auth])
+    assert followed.output == "hello from the step\n"
+    finished = runner.invoke(app, ["runs", "cancel", run["id"], *auth])
+    assert finished.exit_code == 1 and "already succeeded" in finished.output
+
+    pipelines = runner.invoke(app, ["pipelines", "list", *auth], env=WIDE)
+    assert stored["id"] in pipelines.output and "1d" in pipelines.output
+    paused = runner.invoke(app, ["pipelines", "pause", stored["id"], *auth], env=WIDE)
+    assert paused.exit_code == 0, paused.output
+    with Compute(server.url, server.token) as compute:
+        assert compute.get_pipeline(stored["id"])["paused"] is True
+        assert runner.invoke(app, ["pipelines", "resume", stored["id"], *auth]).exit_code == 0
+        assert compute.get_pipeline(stored["id"])["paused"] is False
