@@ -58,3 +58,28 @@ def test_evaluation_store_example_stores_the_seed_run(make_server) -> None:
     assert result.stdout.count("failed  prototypeTest / id-123") == 5
     runs = server.evaluations().search_runs(name="test/skill/annotations/better-than-last")["items"]
     assert len(runs) == 1 and runs[0]["target"]["canonicalName"] == "/classifier/text/randomforest"
+
+
+def test_seed_pipelines_run_the_example_scripts(make_server) -> None:
+    import json
+    import time
+
+    from genome.modelstore.compute import Compute
+
+    server = make_server("sqlite")
+    bodies = {
+        name: json.loads((EXAMPLES / "pipelines" / f"{name}.json").read_text())
+        for name in ("sequence", "parallel", "scheduled")
+    }
+    with Compute(server.url, server.token) as compute:
+        scheduled = compute.store_pipeline(bodies["scheduled"])
+        assert scheduled["schedule"] == "6h" and scheduled["nextRun"] > time.time() * 1000 + 5.9 * 3600 * 1000
+        runs = [compute.run_pipeline(bodies[name]) for name in ("sequence", "parallel")]
+        finished = [compute.wait(run["id"], timeout=600) for run in runs]
+    for run in finished:
+        assert run["status"] == "succeeded", run
+    assert [step["group"] for step in finished[1]["steps"]] == [0, 1, 1, 2]
+    store = server.store()
+    for name in ("/housing/ca/forest-1", "/classifier/text/randomforest", "/classifier/mobilenet/v2"):
+        versions = store.search_models({"field": "canonicalName", "op": "eq", "value": name})["items"]
+        assert {version["pipelineRunId"] for version in versions} >= {run["id"] for run in finished}

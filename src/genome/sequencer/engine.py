@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -57,6 +58,8 @@ def _step_environment(
 ) -> dict[str, str]:
     # The server's own GENOME_* settings (database URL, admin password, ...) are not the step's business.
     base = {name: value for name, value in os.environ.items() if not name.startswith("GENOME_")}
+    # `python` in a step is the server's interpreter, with Genome and the SDK installed.
+    base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
     return {
         **base,
         "DEPLOYMENT": run.deployment or "",
