@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python benchmarks/search_bench.py
 	$(BIN)/python benchmarks/api_fuzz.py
 	$(BIN)/python benchmarks/explain_bench.py --offline
+	$(BIN)/python benchmarks/sequencer_bench.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

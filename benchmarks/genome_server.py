@@ -27,19 +27,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def genome_server(home: Path, *, database_url: str | None = None, mode: str = "process") -> Iterator[tuple[str, str]]:
-    """A server on ``database_url`` (default: SQLite under ``home``) and an artifact folder under ``home``.
+def genome_server(
+    home: Path, *, database_url: str | None = None, mode: str = "process", settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """A server on ``database_url`` (default: SQLite under ``home``) and an artifact folder under ``home``;
+    ``settings`` are further settings by name (``{"executor_concurrency": "20"}``, i.e. GENOME_EXECUTOR_CONCURRENCY).
 
     Yields its URL and an admin API token: the SDK authenticates every request, as in production.
     """
     password = secrets.token_urlsafe(16)
-    with _serving(home, database_url, mode, password) as url, Accounts(url) as accounts:
+    with _serving(home, database_url, mode, password, settings or {}) as url, Accounts(url) as accounts:
         accounts.login("admin", password)
         yield url, accounts.create_token("bench", expires_in_days=1)["token"]
 
 
 @contextlib.contextmanager
-def _serving(home: Path, database_url: str | None, mode: str, password: str) -> Iterator[str]:
+def _serving(home: Path, database_url: str | None, mode: str, password: str, settings: dict[str, str]) -> Iterator[str]:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -49,8 +52,8 @@ def _serving(home: Path, database_url: str | None, mode: str, password: str) -> 
         from genome.config import Settings
         from genome.server.app import create_app
 
-        settings = Settings(home=home, database_url=database_url, admin_password=password)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        config = Settings(home=home, database_url=database_url, admin_password=password, port=port, **settings)
+        server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         try:
@@ -61,6 +64,7 @@ def _serving(home: Path, database_url: str | None, mode: str, password: str) -> 
             thread.join(timeout=30)
         return
     env = {**os.environ, "GENOME_HOME": str(home), "GENOME_ADMIN_PASSWORD": password}
+    env.update({f"GENOME_{name.upper()}": value for name, value in settings.items()})
     if database_url:
         env["GENOME_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "genome.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
