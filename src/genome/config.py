@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "settings_table"]
@@ -80,8 +80,13 @@ class Settings(BaseSettings):
         default=True,
         description="Run pipelines in this server: claim queued runs, fire schedules, reclaim crashed runs.",
     )
-    executor: Literal["local"] = Field(
-        default="local", description="Where steps run: local (subprocesses of this server)."
+    executor: Literal["local", "dask"] = Field(
+        default="local",
+        description="Where steps run: local (subprocesses of this server) or dask (workers of GENOME_DASK_SCHEDULER).",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of the dask.distributed scheduler for the dask executor, e.g. tcp://host:8786.",
     )
     executor_concurrency: int = Field(default=4, gt=0, description="Steps this server runs at once.")
     sequencer_max_runs: int = Field(default=8, gt=0, description="Runs this server drives at once.")
@@ -95,6 +100,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Wait before a step's first retry; doubles for each further retry (at most 5 min).",
     )
+
+    @model_validator(mode="after")
+    def _check_executor(self) -> Settings:
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("GENOME_EXECUTOR=dask needs GENOME_DASK_SCHEDULER, e.g. tcp://scheduler:8786")
+        return self
 
     @property
     def resolved_public_url(self) -> str:

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from sqlalchemy import select, update
 
 from genome.auth import service as auth
 from genome.clock import now_ms
-from genome.sequencer.executors.base import Executor, StepLaunch, StepProcess
+from genome.sequencer.executors.base import Executor, StepLaunch, StepLost, StepProcess
 from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.service import new_run
 from genome.sequencer.spec import PipelineSpec, StepSpec, parse_pipeline
@@ -53,15 +52,10 @@ class EngineSettings:
     token_hours: float = 24.0
 
 
-def _step_environment(
+def _step_variables(
     run: PipelineRun, step: StepSpec, deployment: dict[str, Any], url: str, token: str
 ) -> dict[str, str]:
-    # The server's own GENOME_* settings (database URL, admin password, ...) are not the step's business.
-    base = {name: value for name, value in os.environ.items() if not name.startswith("GENOME_")}
-    # `python` in a step is the server's interpreter, with Genome and the SDK installed.
-    base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
     return {
-        **base,
         "DEPLOYMENT": run.deployment or "",
         "DEPLOYMENT_PARAMETERS": json.dumps(deployment),
         "APPLICATION": run.application,
@@ -300,7 +294,7 @@ class Sequencer:
         done: int,
         cancel: threading.Event,
     ) -> str:
-        env = _step_environment(run, step, deployment, self.settings.public_url, token)
+        env = _step_variables(run, step, deployment, self.settings.public_url, token)
         total = 1 + step.retry
         while done < total:
             number = done + 1
@@ -376,15 +370,24 @@ class Sequencer:
     ) -> tuple[int | None, str | None, str | None]:
         deadline = started / 1000 + step.timeout if step.timeout else None
         while True:
-            code = process.wait(0.02)
+            try:
+                code = process.wait(0.02)
+            except StepLost as exc:
+                return None, "lost", str(exc)
             if code is not None:
                 return code, None, None
             if cancel.is_set():
-                process.kill()
-                return process.wait(5), "cancelled", "cancelled on request"
+                return self._end(process), "cancelled", "cancelled on request"
             if deadline is not None and time.time() >= deadline:
-                process.kill()
-                return process.wait(5), "timed out", f"ran longer than its timeout of {step.timeout:g} s"
+                return self._end(process), "timed out", f"ran longer than its timeout of {step.timeout:g} s"
+
+    @staticmethod
+    def _end(process: StepProcess) -> int | None:
+        process.kill()
+        try:
+            return process.wait(5)
+        except StepLost:
+            return None
 
     def _end_attempt(
         self,

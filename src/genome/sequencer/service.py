@@ -336,7 +336,11 @@ def read_log(
     elif finished:
         data = b""
     else:
-        raise NotFound(f"the log of this running attempt is on {host}; ask that server", field="attempt")
+        raise NotFound(
+            f"the log of this running attempt is kept on {host} until it ends (live logs are on the server that "
+            "runs local steps)",
+            field="attempt",
+        )
     part = data[offset : offset + _LOG_CHUNK_BYTES]
     return _chunk(part, offset, offset + len(part), complete=offset + len(part) >= len(data))
 

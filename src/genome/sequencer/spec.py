@@ -54,7 +54,7 @@ class StepSpec(_Spec):
     datasets: list[Any] = []
     timeout: float | None = None
     retry: int = 0
-    resources: dict[str, Annotated[float, Field(ge=0)]] = {}
+    resources: dict[str, Annotated[float, Field(ge=0, strict=True)]] = {}  # strict: true or "2" is no amount
 
     @field_validator("command", mode="before")
     @classmethod
@@ -102,7 +102,7 @@ class StepSpec(_Spec):
     def _check_runnable(self) -> StepSpec:
         if self.command is None and self.image is None:
             raise InvalidInput(
-                "has neither a `command` nor an `image`: give it a command to run, or an image to run it in",
+                "needs a `command` to run, or an `image` to run in a container; it has neither",
                 field="command",
             )
         return self

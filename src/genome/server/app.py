@@ -13,6 +13,8 @@ from genome.auth import service as auth_service
 from genome.config import Settings
 from genome.explain import service as explain_service
 from genome.sequencer.engine import EngineSettings, Sequencer
+from genome.sequencer.executors.base import Executor
+from genome.sequencer.executors.dask import DaskExecutor
 from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
@@ -44,7 +46,10 @@ def create_runtime(settings: Settings) -> Runtime:
         session_hours=settings.session_hours,
     )
     explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
-    executor = LocalExecutor()
+    executor: Executor = LocalExecutor()
+    if settings.executor == "dask":
+        assert settings.dask_scheduler is not None  # checked by Settings
+        executor = DaskExecutor(settings.dask_scheduler)
     sequencer = None
     if settings.sequencer:
         engine_settings = EngineSettings(

@@ -6,11 +6,26 @@ Kubernetes Jobs executor for ``image`` steps plugs in as one more implementation
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Executor", "StepLaunch", "StepProcess"]
+__all__ = ["Executor", "StepLaunch", "StepLost", "StepProcess", "step_environment"]
+
+
+class StepLost(Exception):
+    """The attempt's process can no longer be followed (its machine or worker died)."""
+
+
+def step_environment(variables: dict[str, str]) -> dict[str, str]:
+    """The environment a step runs with on this machine: this process's, without its ``GENOME_*`` settings
+    (database URL, admin password, ... are not the step's business), with this Python's scripts first on ``PATH``
+    (so ``python`` has Genome installed), plus the step's ``variables``."""
+    base = {name: value for name, value in os.environ.items() if not name.startswith("GENOME_")}
+    base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
+    return {**base, **variables}
 
 
 @dataclass(frozen=True)
@@ -22,7 +37,7 @@ class StepLaunch:
     attempt: int
     command: str | list[str] | None
     image: str | None
-    env: dict[str, str]
+    env: dict[str, str]  # the step's own variables (PIPELINE_RUNID, GENOME_TOKEN, ...), not a whole environment
     log_path: Path
     resources: dict[str, float] = field(default_factory=dict)
 
@@ -35,7 +50,8 @@ class StepProcess(Protocol):
     process_start: str | None
 
     def wait(self, timeout: float) -> int | None:
-        """The exit code once the process has ended, waiting at most ``timeout`` seconds; None while it runs."""
+        """The exit code once the process has ended, waiting at most ``timeout`` seconds; None while it runs.
+        Raises ``StepLost`` when the process can no longer be followed."""
         ...
 
     def kill(self) -> None:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from genome.sequencer.executors.base import StepLaunch
+from genome.sequencer.executors.base import StepLaunch, step_environment
 
 __all__ = ["LocalExecutor", "LocalProcess", "process_start_time"]
 
@@ -97,7 +97,7 @@ class LocalExecutor:
             return launch.command
         if self.runtime is None or launch.image is None:
             raise RuntimeError(f"step {launch.step_name!r} has no command and no container runtime to run its image")
-        flags = [item for name in sorted(launch.env) for item in ("-e", name)]
+        flags = [item for name in sorted(launch.env) for item in ("-e", name)]  # values come from the environment
         container = f"genome-{launch.run_id}-{launch.step_name}-{launch.attempt}"
         return [self.runtime, "run", "--rm", "--name", container, *flags, launch.image]
 
@@ -109,7 +109,7 @@ class LocalExecutor:
             process = subprocess.Popen(
                 argv,
                 shell=isinstance(argv, str),
-                env=launch.env,
+                env=step_environment(launch.env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
