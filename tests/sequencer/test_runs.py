@@ -257,3 +257,16 @@ def test_permissions(sequencer_server) -> None:
     outsider = server.client(server.token_for("olga", {"ads": "editor"}))
     assert outsider.get(f"{RUNS}/{run['id']}").status_code == 404
     assert outsider.get(RUNS).json()["items"] == []
+
+
+def test_a_failed_step_cancels_the_steps_of_its_group_not_started_yet(make_server) -> None:
+    server = make_server("sqlite", executor_concurrency=1)
+    group = [step("bad", "import sys; sys.exit(1)"), step("waiting-1", "import time; time.sleep(5)"), step("waiting-2")]
+    run = wait_for(server, start(server, pipeline(group, step("later")))["id"])
+    assert run["status"] == "failed"
+    assert {s["stepName"]: (s["status"], len(s["attempts"])) for s in run["steps"]} == {
+        "bad": ("failed", 1),
+        "waiting-1": ("cancelled", 0),
+        "waiting-2": ("cancelled", 0),
+        "later": ("cancelled", 0),
+    }

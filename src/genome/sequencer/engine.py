@@ -70,6 +70,13 @@ def _step_variables(
     }
 
 
+@dataclass(frozen=True)
+class _StepSignals:
+    cancel: threading.Event  # the run is being cancelled
+    group_failed: threading.Event  # a step of the same group failed
+    started: threading.Event  # this step has taken a slot (or given up): the next step of its group may ask
+
+
 class Sequencer:
     """Runs in each API server: one dispatcher thread, a thread per running run and per running step."""
 
@@ -268,15 +275,24 @@ class Sequencer:
     ) -> tuple[str, str | None]:
         for group in spec.groups:
             todo = [step for step in group if statuses[step.stepName] != "succeeded"]
+            stop = threading.Event()  # set when a step of the group fails: steps not started yet are cancelled
             with ThreadPoolExecutor(max_workers=max(len(todo), 1), thread_name_prefix=f"genome-{run.id}") as pool:
-                outcomes = pool.map(
-                    lambda step: (
-                        step.stepName,
-                        self._drive_step(run, step, deployment, token, attempts[step.stepName], cancel),
-                    ),
-                    todo,
-                )
-                results = dict(outcomes)
+                futures = []
+                for step in todo:
+                    started = threading.Event()
+                    futures.append(
+                        pool.submit(
+                            self._drive_step,
+                            run,
+                            step,
+                            deployment,
+                            token,
+                            attempts[step.stepName],
+                            _StepSignals(cancel, stop, started),
+                        )
+                    )
+                    started.wait()  # a group's steps take the free slots in the order they are written
+                results = {step.stepName: future.result() for step, future in zip(todo, futures, strict=True)}
             failed = [name for name, status in results.items() if status != "succeeded"]
             if failed:
                 self._cancel_pending(run.id)
@@ -292,39 +308,62 @@ class Sequencer:
         deployment: dict[str, Any],
         token: str,
         done: int,
-        cancel: threading.Event,
+        signals: _StepSignals,
     ) -> str:
+        try:
+            status = self._attempts(run, step, deployment, token, done, signals)
+        finally:
+            signals.started.set()
+        self._set_step(run.id, step.stepName, status)
+        return status
+
+    def _attempts(
+        self,
+        run: PipelineRun,
+        step: StepSpec,
+        deployment: dict[str, Any],
+        token: str,
+        done: int,
+        signals: _StepSignals,
+    ) -> str:
+        """Attempts until one succeeds or the retries are spent; the step's final status."""
         env = _step_variables(run, step, deployment, self.settings.public_url, token)
-        total = 1 + step.retry
+        cancel, total = signals.cancel, 1 + step.retry
         while done < total:
             number = done + 1
-            if not self._acquire(cancel):
-                self._set_step(run.id, step.stepName, "cancelled")
+            # Before its first attempt, a step also gives up when a sibling in its group has failed.
+            if not self._acquire(cancel, signals.group_failed if not signals.started.is_set() else None):
                 return "cancelled"
+            signals.started.set()
             try:
                 status, reason = self._attempt(run, step, number, env, cancel)
+                if status != "succeeded" and reason != "cancelled" and number >= total:
+                    signals.group_failed.set()  # while the slot is still held, so no sibling takes it meanwhile
             finally:
                 self._slots.release()
             if status == "succeeded":
-                self._set_step(run.id, step.stepName, "succeeded")
                 return "succeeded"
             done = number
             if reason == "cancelled":
-                self._set_step(run.id, step.stepName, "cancelled")
                 return "cancelled"
             if done < total:
                 self._set_step(run.id, step.stepName, "pending")
                 backoff = min(self.settings.retry_backoff_seconds * 2 ** (done - 1), 300.0)
                 if cancel.wait(backoff):
-                    self._set_step(run.id, step.stepName, "cancelled")
                     return "cancelled"
-        self._set_step(run.id, step.stepName, "failed")
         return "failed"
 
-    def _acquire(self, cancel: threading.Event) -> bool:
-        while not cancel.is_set():
-            if self._slots.acquire(timeout=0.1):
-                return True
+    def _acquire(self, cancel: threading.Event, group_failed: threading.Event | None) -> bool:
+        """Take a step slot, unless the run is cancelled (or the group failed) first."""
+
+        def given_up() -> bool:
+            return cancel.is_set() or (group_failed is not None and group_failed.is_set())
+
+        while not given_up():
+            if self._slots.acquire(timeout=0.05):
+                if not given_up():
+                    return True
+                self._slots.release()  # the slot came free because a sibling failed: not ours to use
         return False
 
     def _attempt(
