@@ -368,7 +368,7 @@ class Result:
 
 def _count(db: Database, search: ModelVersionSearch) -> int:
     everything = search.model_copy(update={"cursor": None})
-    query = build_query(everything).order_by(None).limit(None).subquery()
+    query = build_query(everything).subquery()
     with db.read() as session:
         return int(session.scalar(select(func.count()).select_from(query)) or 0)
 

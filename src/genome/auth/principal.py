@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
 
 from genome.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -48,6 +52,11 @@ class Principal:
         if "*" in self.roles:
             return None
         return sorted(app for app, role in self.roles.items() if role in _LEVEL)
+
+    def only_readable(self, query: Select[Any], application: ColumnElement[str]) -> Select[Any]:
+        """``query`` narrowed to the rows whose ``application`` column this principal may read."""
+        readable = self.readable()
+        return query if readable is None else query.where(application.in_(readable))
 
     def require(self, application: str, role: str) -> None:
         """Raise 403 unless the principal holds ``role`` (or more) in ``application``."""

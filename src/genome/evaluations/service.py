@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from genome.auth.principal import Principal
@@ -31,7 +31,7 @@ from genome.evaluations.schemas import (
 from genome.evaluations.statuses import STATUSES, run_status, task_status
 from genome.models import service as models
 from genome.store.db import Database
-from genome.store.pagination import encode_cursor, keyset
+from genome.store.pagination import fetch_page
 from genome.store.tables import EvaluationRun, EvaluationTask, ModelVersion
 
 __all__ = [
@@ -185,11 +185,6 @@ def get_run(db: Database, principal: Principal, run_id: str) -> EvaluationRunRea
         return to_read(_get_row(session, principal, run_id))
 
 
-def _visible(principal: Principal) -> ColumnElement[bool] | None:
-    readable = principal.readable()
-    return None if readable is None else EvaluationRun.application.in_(readable)
-
-
 def search_runs(
     db: Database,
     principal: Principal,
@@ -211,10 +206,7 @@ def search_runs(
         raise InvalidInput(f"limit {limit} is above the maximum page size {page_size_max}", field="limit")
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}; got {status!r}", field="status")
-    query = select(EvaluationRun)
-    visible = _visible(principal)
-    if visible is not None:
-        query = query.where(visible)
+    query = principal.only_readable(select(EvaluationRun), EvaluationRun.application)
     equal = {
         EvaluationRun.application: application,
         EvaluationRun.name: name,
@@ -230,11 +222,10 @@ def search_runs(
         query = query.where(EvaluationRun.created >= created_after)
     if created_before is not None:
         query = query.where(EvaluationRun.created <= created_before)
-    query = keyset(query, EvaluationRun.created, EvaluationRun.id, "-created", cursor, limit)
     with db.read() as session:
-        rows = list(session.scalars(query))
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor("-created", page[-1].created, page[-1].id) if more else None
+        page, next_cursor = fetch_page(
+            session, query, EvaluationRun.created, EvaluationRun.id, sort="-created", cursor=cursor, limit=limit
+        )
     return EvaluationRunPage(items=[to_summary(row) for row in page], nextCursor=next_cursor)
 
 

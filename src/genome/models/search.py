@@ -12,7 +12,6 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from genome.errors import InvalidInput
 from genome.models.schemas import And, Condition, Filter, LegacySearch, ModelVersionSearch, Not, Or
-from genome.store.pagination import keyset
 from genome.store.tables import ModelAlias, ModelTag, ModelVersion
 
 __all__ = ["FIELDS", "build_query", "from_legacy", "from_params"]
@@ -176,11 +175,9 @@ def _compile(node: Filter) -> ColumnElement[bool]:
     raise InvalidInput("filter node must be a condition or an and/or/not group", field="filter")
 
 
-def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None = None) -> Select[Any]:
-    """The SELECT for one page (one row more than the page, to tell whether another follows)."""
+def build_query(search: ModelVersionSearch) -> Select[Any]:
+    """The SELECT of every version matching ``search``'s filter and keywords (paged by ``fetch_page``)."""
     query = select(V)
-    if visible is not None:
-        query = query.where(visible)
     if search.filter is not None:
         query = query.where(_compile(search.filter))
     words = (search.keyword or "").lower().split()
@@ -189,8 +186,7 @@ def build_query(search: ModelVersionSearch, visible: ColumnElement[bool] | None 
         query = query.where(V.search_text.is_not(None))
     for word in words:
         query = query.where(V.search_text.like(f"%{_like_escape(word)}%", escape="\\"))
-    column = FIELDS[search.sort.lstrip("-")]
-    return keyset(query, column, V.id, search.sort, search.cursor, search.limit)
+    return query
 
 
 def _all_of(conditions: list[Filter], **paging: Any) -> ModelVersionSearch:

@@ -26,7 +26,7 @@ from genome.models.schemas import (
 from genome.models.search import FIELDS, build_query
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.store.pagination import encode_cursor
+from genome.store.pagination import fetch_page
 from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
 
 __all__ = [
@@ -280,16 +280,12 @@ def search_versions(
     """One page of the versions matching ``search`` that the principal may see, newest first by default."""
     if search.limit > page_size_max:
         raise InvalidInput(f"limit {search.limit} is above the maximum page size {page_size_max}", field="limit")
-    readable = principal.readable()
-    visible = None if readable is None else ModelVersion.application.in_(readable)
+    query = principal.only_readable(build_query(search), ModelVersion.application)
+    column = FIELDS[search.sort.lstrip("-")]
     with db.read() as session:
-        rows = list(session.scalars(build_query(search, visible)))
-        page, more = rows[: search.limit], len(rows) > search.limit
-        cursor = None
-        if more:
-            last = page[-1]
-            sort_field = search.sort.lstrip("-")
-            cursor = encode_cursor(search.sort, getattr(last, FIELDS[sort_field].key), last.id)
+        page, cursor = fetch_page(
+            session, query, column, ModelVersion.id, sort=search.sort, cursor=search.cursor, limit=search.limit
+        )
         return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
 
 

@@ -30,7 +30,7 @@ from genome.sequencer.schemas import (
 from genome.sequencer.spec import PipelineSpec, parse_pipeline
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.store.pagination import encode_cursor, keyset
+from genome.store.pagination import fetch_page
 from genome.store.tables import Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
 
 __all__ = [
@@ -212,20 +212,14 @@ def list_pipelines(
     db: Database, principal: Principal, *, application: str | None, limit: int, cursor: str | None, page_size_max: int
 ) -> PipelinePage:
     _check_limit(limit, page_size_max)
-    query = select(Pipeline)
-    readable = principal.readable()
-    if readable is not None:
-        query = query.where(Pipeline.application.in_(readable))
+    query = principal.only_readable(select(Pipeline), Pipeline.application)
     if application is not None:
         query = query.where(Pipeline.application == application)
     with db.read() as session:
-        rows = list(session.scalars(keyset(query, Pipeline.created, Pipeline.id, "-created", cursor, limit)))
-    page = rows[:limit]
-    more = len(rows) > limit
-    return PipelinePage(
-        items=[pipeline_read(row) for row in page],
-        nextCursor=encode_cursor("-created", page[-1].created, page[-1].id) if more else None,
-    )
+        page, next_cursor = fetch_page(
+            session, query, Pipeline.created, Pipeline.id, sort="-created", cursor=cursor, limit=limit
+        )
+        return PipelinePage(items=[pipeline_read(row) for row in page], nextCursor=next_cursor)
 
 
 def set_paused(db: Database, principal: Principal, pipeline_id: str, paused: bool) -> PipelineRead:
@@ -278,10 +272,7 @@ def list_runs(
 ) -> RunPage:
     """Runs the principal may see, newest first."""
     _check_limit(limit, page_size_max)
-    query = select(PipelineRun)
-    readable = principal.readable()
-    if readable is not None:
-        query = query.where(PipelineRun.application.in_(readable))
+    query = principal.only_readable(select(PipelineRun), PipelineRun.application)
     for column, value in (
         (PipelineRun.application, application),
         (PipelineRun.pipeline_id, pipeline_id),
@@ -290,11 +281,10 @@ def list_runs(
         if value is not None:
             query = query.where(column == value)
     with db.read() as session:
-        rows = list(session.scalars(keyset(query, PipelineRun.created, PipelineRun.id, "-created", cursor, limit)))
-        page = rows[:limit]
-        items = [run_read(row) for row in page]
-    more = len(rows) > limit
-    return RunPage(items=items, nextCursor=encode_cursor("-created", page[-1].created, page[-1].id) if more else None)
+        page, next_cursor = fetch_page(
+            session, query, PipelineRun.created, PipelineRun.id, sort="-created", cursor=cursor, limit=limit
+        )
+        return RunPage(items=[run_read(row) for row in page], nextCursor=next_cursor)
 
 
 def cancel_run(db: Database, principal: Principal, run_id: str) -> RunRead:

@@ -12,10 +12,11 @@ import json
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from genome.errors import InvalidInput
 
-__all__ = ["decode_cursor", "encode_cursor", "keyset"]
+__all__ = ["decode_cursor", "encode_cursor", "fetch_page", "keyset"]
 
 
 def encode_cursor(sort: str, value: Any, row_id: str) -> str:
@@ -53,3 +54,23 @@ def keyset(
         query = query.where(position < last if descending else position > last)
     order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
     return query.order_by(*order).limit(limit + 1)
+
+
+def fetch_page(
+    session: Session,
+    query: Select[Any],
+    column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``'s rows in ``sort`` order after ``cursor``, and the cursor of the next page (None on
+    the last)."""
+    rows = list(session.scalars(keyset(query, column, id_column, sort, cursor, limit)))
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]
+    return page, encode_cursor(sort, getattr(last, column.key), getattr(last, id_column.key))
