@@ -153,3 +153,30 @@ def test_values_the_database_refuses_are_400_not_500(server, backend: str) -> No
         return
     for response in (created, resolved):
         assert "cannot be stored or searched" in error_of(response, 400)["message"]
+
+
+def test_integers_beyond_64_bits_are_400_not_500(server) -> None:
+    huge = 10**30
+    prefix = f"{server.url}/v1.0/genome"
+    step = {"stepName": "s", "command": "true"}
+    run = server.http.post(
+        f"{prefix}/compute/sequencer/run", json={"application": "a", "pipelineName": "p", "steps": [step]}
+    )
+    requests = [
+        ("GET", f"{prefix}/modelstore/models", {"params": {"createdAfter": huge}}),
+        (
+            "POST",
+            f"{prefix}/modelstore/models/search",
+            {"json": {"filter": {"field": "created", "op": "gt", "value": huge}}},
+        ),
+        ("GET", f"{prefix}/evaluations/runs", {"params": {"createdAfter": huge}}),
+        (
+            "GET",
+            f"{prefix}/evaluations/history",
+            {"params": {"application": "a", "name": "b", "canonicalName": "c", "cursor": huge}},
+        ),
+        ("GET", f"{prefix}/compute/runs/{run.json()['id']}/steps/s/attempts/{huge}/log", {"params": {"offset": huge}}),
+    ]
+    for method, url, options in requests:
+        response = server.http.request(method, url, **options)
+        assert response.status_code in (200, 400, 404), (url, response.text)

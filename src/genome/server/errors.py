@@ -80,6 +80,13 @@ async def _on_data_error(_request: Request, exc: DataError) -> JSONResponse:
     return _envelope(InvalidInput(f"a value in the request cannot be stored or searched: {reason}"))
 
 
+async def _on_overflow(request: Request, exc: OverflowError) -> JSONResponse:
+    # SQLite's driver refuses integers beyond 64 bits (PostgreSQL's answers with a DataError, above).
+    if "too large to convert" in str(exc):
+        return _envelope(InvalidInput("a number in the request is out of range: integers must be below 2**63"))
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -94,6 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _on_http)  # type: ignore[arg-type]
     app.add_exception_handler(DataError, _on_data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OverflowError, _on_overflow)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 
