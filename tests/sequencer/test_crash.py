@@ -94,6 +94,8 @@ def test_kill_9_mid_run_is_reconciled_on_restart(tmp_path: Path) -> None:
         attempts = run["steps"][0]["attempts"]
         assert [(a["status"], a["reason"]) for a in attempts] == [("failed", "lost"), ("succeeded", None)]
         assert attempts[0]["end"] is not None
+        lost_log = http.get(f"/compute/runs/{run_id}/steps/work/attempts/1/log").json()
+        assert lost_log["complete"] and lost_log["text"] == ""
         assert not Path(f"/proc/{orphan}").exists() or "Z" in Path(f"/proc/{orphan}/stat").read_text().split(")")[1][:3]
     finally:
         http.close()

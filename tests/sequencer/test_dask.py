@@ -142,3 +142,18 @@ def test_a_worker_killed_mid_step_leaves_nothing_behind_and_the_step_runs_elsewh
     while not _dead(step_pid):  # the killed worker's watchdog ends the step it was running
         assert time.monotonic() < deadline, "the step of the killed worker is still running"
         time.sleep(0.1)
+
+
+def test_a_program_missing_on_the_worker_fails_the_attempt_with_its_reason(dask_cluster, make_server) -> None:
+    server = make_server("sqlite", executor="dask", dask_scheduler=dask_cluster["address"])
+    body = {
+        "application": "search",
+        "pipelineName": "missing",
+        "steps": [{"stepName": "ghost", "command": ["/no/such/program"]}],
+    }
+    run = _wait(server, server.http.post(f"{API_PREFIX}/compute/sequencer/run", json=body).json()["id"])
+    assert run["status"] == "failed"
+    (attempt,) = run["steps"][0]["attempts"]
+    assert attempt["exitCode"] == 127 and attempt["reason"] == "failed"
+    log = server.http.get(f"{RUNS}/{run['id']}/steps/ghost/attempts/1/log").json()
+    assert "could not start" in log["text"] and "/no/such/program" in log["text"]

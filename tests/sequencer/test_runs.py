@@ -270,3 +270,39 @@ def test_a_failed_step_cancels_the_steps_of_its_group_not_started_yet(make_serve
         "waiting-2": ("cancelled", 0),
         "later": ("cancelled", 0),
     }
+
+
+def test_a_server_that_lost_its_run_stops_driving_it(make_server, tmp_path) -> None:
+    from sqlalchemy import update
+
+    from genome.store.tables import PipelineRun
+
+    server = make_server("sqlite", sequencer_lease_seconds=2, sequencer_retry_backoff_seconds=0.05)
+    pid_file, marker = tmp_path / "pid", tmp_path / "marker"
+    code = (
+        "import os, pathlib, time\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if marker.exists(): raise SystemExit(0)\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); marker.write_text('x'); time.sleep(60)\n"
+    )
+    created = start(server, pipeline(step("work", code, retry=1)))
+    deadline = time.monotonic() + 20
+    while not pid_file.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Another server takes the run over (as if this one had stalled past its lease) and then goes quiet.
+    with server.app.state.runtime.db.write() as session:
+        session.execute(
+            update(PipelineRun).where(PipelineRun.id == created["id"]).values(owner="elsewhere:1:other", heartbeat=0)
+        )
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]:
+        assert time.monotonic() < deadline, "the step of a run this server lost is still running"
+        time.sleep(0.05)
+    # Its lease lapsed, so the run is reclaimed here and its step retried.
+    run = wait_for(server, created["id"])
+    assert run["status"] == "succeeded"
+    attempts = steps_by_name(run)["work"]["attempts"]
+    assert [(a["status"], a["reason"]) for a in attempts] == [("failed", "lost"), ("succeeded", None)]
+    assert "lease lapsed" in attempts[0]["message"]

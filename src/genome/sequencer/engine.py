@@ -7,6 +7,10 @@ crashed one stopped: a run is owned by one server, which renews its ``heartbeat`
 trees killed when still alive here) and retried or failed per the step's policy. Scheduled firings are rows with a
 unique ``(pipeline, scheduled_for)``, claimed with ``FOR UPDATE SKIP LOCKED``, so several replicas on one PostgreSQL
 fire each of them exactly once.
+
+Every write about a run is made under a lock on the run's row and only while this server still owns it: a server
+that was slow rather than dead, and whose run was reclaimed meanwhile, finds out at its next write (or heartbeat),
+stops its steps and leaves the run to its new owner.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from genome.auth import service as auth
 from genome.clock import now_ms
@@ -33,7 +40,7 @@ from genome.sequencer.service import new_run
 from genome.sequencer.spec import PipelineSpec, StepSpec, parse_pipeline
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.store.tables import Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
+from genome.store.tables import Credential, Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
 
 __all__ = ["EngineSettings", "Sequencer"]
 
@@ -70,6 +77,25 @@ def _step_variables(
     }
 
 
+class _LeaseLost(Exception):
+    """This server no longer owns the run: another one reclaimed it."""
+
+
+def _token_seconds(spec: PipelineSpec, floor_hours: float) -> int:
+    """How long a run's token must last: the longest the run may take, if its steps all have timeouts."""
+    budget = 0.0
+    for group in spec.groups:
+        longest = max((step.timeout or 0.0) * (1 + step.retry) for step in group)
+        budget += longest
+    return int(max(floor_hours * 3600, budget + 3600))
+
+
+@dataclass(frozen=True)
+class _Driven:
+    lease: str  # the run's owner while this server drives it: this server's name and the claim's own
+    cancel: threading.Event
+
+
 @dataclass(frozen=True)
 class _StepSignals:
     cancel: threading.Event  # the run is being cancelled
@@ -89,7 +115,7 @@ class Sequencer:
         self._slots = threading.BoundedSemaphore(settings.max_steps)
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._runs: dict[str, threading.Event] = {}  # run id -> its cancel event, for the runs this server drives
+        self._runs: dict[str, _Driven] = {}  # the runs this server drives, by id
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -107,7 +133,10 @@ class Sequencer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.executor.close()
+        with self._lock:
+            idle = not self._runs
+        if idle:  # with runs in flight, their steps still use the executor until the process exits
+            self.executor.close()
 
     def wake(self) -> None:
         """Look for queued runs now rather than at the next tick (a run was just created)."""
@@ -144,26 +173,41 @@ class Sequencer:
                 run = session.scalars(query).first()
                 if run is None:
                     return
-                run.status, run.owner, run.heartbeat = "running", self.owner, now_ms()
+                lease = f"{self.owner}/{uuid.uuid4().hex[:8]}"
+                run.status, run.owner, run.heartbeat = "running", lease, now_ms()
                 run.started = run.started or now_ms()
-                run_id = run.id
-            cancel = threading.Event()
+                run_id, cancel_requested = run.id, run.cancel_requested
+            driven = _Driven(lease, threading.Event())
+            if cancel_requested:
+                driven.cancel.set()
             with self._lock:
-                self._runs[run_id] = cancel
+                self._runs[run_id] = driven
             threading.Thread(
-                target=self._drive, args=(run_id, cancel), name=f"genome-run-{run_id}", daemon=True
+                target=self._drive, args=(run_id, driven), name=f"genome-run-{run_id}", daemon=True
             ).start()
 
     def _heartbeat(self) -> None:
+        """Renew the lease of the runs driven here; stop driving any another server has reclaimed."""
         with self._lock:
-            ids = list(self._runs)
-        if ids:
-            with self.db.write() as session:
-                session.execute(
-                    update(PipelineRun)
-                    .where(PipelineRun.id.in_(ids), PipelineRun.owner == self.owner)
-                    .values(heartbeat=now_ms())
-                )
+            leases = {run_id: driven.lease for run_id, driven in self._runs.items()}
+        if not leases:
+            return
+        with self.db.write() as session:
+            held = session.execute(
+                select(PipelineRun.id, PipelineRun.owner).where(PipelineRun.id.in_(list(leases)))
+            ).all()
+            owned = [run_id for run_id, owner in held if owner == leases[run_id]]
+            if owned:
+                session.execute(update(PipelineRun).where(PipelineRun.id.in_(owned)).values(heartbeat=now_ms()))
+        for run_id in set(leases) - set(owned):
+            log.warning("run %s was reclaimed by another server; stopping its steps here", run_id)
+            self._signal(run_id)
+
+    def _signal(self, run_id: str) -> None:
+        with self._lock:
+            driven = self._runs.get(run_id)
+        if driven is not None:
+            driven.cancel.set()
 
     def _watch_cancellations(self) -> None:
         with self._lock:
@@ -175,7 +219,7 @@ class Sequencer:
                 select(PipelineRun.id).where(PipelineRun.id.in_(ids), PipelineRun.cancel_requested.is_(True))
             ).all()
         for run_id in asked:
-            self._runs[run_id].set()
+            self._signal(run_id)
 
     def _owner_is_dead(self, owner: str | None) -> bool:
         if owner is None:
@@ -187,29 +231,51 @@ class Sequencer:
         return not Path(f"/proc/{pid}").exists()
 
     def _reclaim(self, *, dead_owners_only: bool) -> None:
-        """Requeue runs whose server died: their running attempts are lost (killed if still alive here)."""
+        """Requeue runs whose server died or stopped renewing them (or this server's own runs that lost their
+        driver): their running attempts are lost, killed where they still run. A run asked to cancel ends there."""
         stale_before = now_ms() - int(self.settings.lease_seconds * 1000)
+        with self._lock:
+            leases = {driven.lease for driven in self._runs.values()}
         with self.db.write() as session:
             candidates = session.scalars(
-                select(PipelineRun).where(PipelineRun.status == "running", PipelineRun.owner != self.owner)
+                select(PipelineRun).where(PipelineRun.status == "running").with_for_update(skip_locked=True)
             ).all()
             for run in candidates:
-                dead = self._owner_is_dead(run.owner)
-                stale = (run.heartbeat or 0) < stale_before
-                if not dead and (dead_owners_only or not stale):
+                if run.owner in leases:
                     continue
-                log.warning("reclaiming run %s from %s (%s)", run.id, run.owner, "gone" if dead else "lease lapsed")
-                for step in run.steps:
-                    for attempt in step.attempts:
-                        if attempt.status != "running":
-                            continue
-                        if attempt.pid is not None and attempt.host:
-                            self.executor.reap(attempt.host, attempt.pid, attempt.process_start)
-                        attempt.status, attempt.reason, attempt.end = "failed", "lost", now_ms()
-                        attempt.message = f"the server running it ({run.owner}) stopped"
-                    if step.status == "running":
-                        step.status = "pending"
-                run.status, run.owner, run.heartbeat = "queued", None, None
+                if run.owner is not None and run.owner.startswith(f"{self.owner}/"):
+                    why = "its driver here stopped"
+                elif self._owner_is_dead(run.owner):
+                    why = "its server is gone"
+                elif not dead_owners_only and (run.heartbeat or 0) < stale_before:
+                    why = "its lease lapsed"
+                else:
+                    continue
+                log.warning("reclaiming run %s from %s: %s", run.id, run.owner, why)
+                self._release(session, run, f"the server running it ({run.owner}) stopped: {why}")
+
+    def _release(self, session: Session, run: PipelineRun, message: str) -> None:
+        for step in run.steps:
+            for attempt in step.attempts:
+                if attempt.status != "running":
+                    continue
+                if attempt.host:
+                    self.executor.reap(attempt.host, attempt.pid, attempt.process_start)
+                attempt.status, attempt.reason, attempt.end, attempt.message = "failed", "lost", now_ms(), message
+            if step.status == "running":
+                step.status = "pending"
+        if run.credential_id is not None:
+            credential = session.get(Credential, run.credential_id)
+            if credential is not None and credential.revoked is None:
+                credential.revoked = now_ms()
+        run.owner, run.heartbeat, run.credential_id = None, None, None
+        if run.cancel_requested:
+            for step in run.steps:
+                if step.status == "pending":
+                    step.status = "cancelled"
+            run.status, run.reason, run.finished = "cancelled", "cancelled on request", now_ms()
+        else:
+            run.status = "queued"
 
     def _fire_schedules(self) -> None:
         now = now_ms()
@@ -221,20 +287,26 @@ class Sequencer:
             ).all()
             for pipeline in due:
                 assert pipeline.schedule is not None and pipeline.next_run is not None
-                spec = parse_pipeline(pipeline.spec, container_runtime=True)
-                session.add(
-                    new_run(spec, pipeline.created_by, pipeline_id=pipeline.id, scheduled_for=pipeline.next_run)
-                )
-                # A schedule missed while no server ran fires once now, then keeps its phase.
-                pipeline.next_run = parse_schedule(pipeline.schedule).next_after(pipeline.next_run, now)
-                log.info("pipeline %s fired; next run at %s", pipeline.id, pipeline.next_run)
+                try:
+                    with session.begin_nested():  # one broken pipeline must not hold the others back
+                        spec = parse_pipeline(pipeline.spec, container_runtime=True)
+                        session.add(
+                            new_run(spec, pipeline.created_by, pipeline_id=pipeline.id, scheduled_for=pipeline.next_run)
+                        )
+                        # A schedule missed while no server ran fires once now, then keeps its phase.
+                        pipeline.next_run = parse_schedule(pipeline.schedule).next_after(pipeline.next_run, now)
+                    log.info("pipeline %s fired; next run at %s", pipeline.id, pipeline.next_run)
+                except Exception:
+                    log.exception("pipeline %s cannot fire; pausing its schedule", pipeline.id)
+                    pipeline.paused = True
         if due:
             self._wake.set()
 
     # -- one run ---------------------------------------------------------------------------------------------
 
-    def _drive(self, run_id: str, cancel: threading.Event) -> None:
-        credential_id = None
+    def _drive(self, run_id: str, driven: _Driven) -> None:
+        credential_id, run = None, None
+        cancel = driven.cancel
         try:
             with self.db.read() as session:
                 run = session.get(PipelineRun, run_id)
@@ -245,23 +317,41 @@ class Sequencer:
                 statuses = {step.step_name: step.status for step in run.steps}
                 attempts = {step.step_name: len(step.attempts) for step in run.steps}
                 session.expunge(run)
+            run.owner = driven.lease  # what every write checks the row still holds
             token, credential_id = auth.mint_run_token(
                 self.db,
                 run.created_by,
                 run.application,
                 run.id,
-                ttl_seconds=int(self.settings.token_hours * 3600),
+                ttl_seconds=_token_seconds(spec, self.settings.token_hours),
             )
+            with self._owned(run) as (_, row):
+                row.credential_id = credential_id  # so whoever reclaims the run can revoke it
             outcome, reason = self._drive_groups(run, spec, parameters, token, statuses, attempts, cancel)
-            self._finish(run_id, outcome, reason)
+            self._finish(run, outcome, reason)
+        except _LeaseLost:
+            cancel.set()
+            log.warning("run %s: another server owns it now", run_id)
         except Exception as exc:
             log.exception("run %s failed in the engine", run_id)
-            self._finish(run_id, "failed", f"the sequencer failed: {type(exc).__name__}: {exc}")
+            if run is not None and not self._stop.is_set():  # a stopping server leaves its runs to be reclaimed
+                self._finish(run, "failed", f"the sequencer failed: {type(exc).__name__}: {exc}")
         finally:
             if credential_id is not None:
                 auth.revoke_credential(self.db, credential_id)
             with self._lock:
-                self._runs.pop(run_id, None)
+                if self._runs.get(run_id) is driven:
+                    del self._runs[run_id]
+
+    @contextmanager
+    def _owned(self, run: PipelineRun) -> Iterator[tuple[Session, PipelineRun]]:
+        """A write transaction holding the run's row, if this driver's lease on it still holds; else
+        ``_LeaseLost``."""
+        with self.db.write() as session:
+            row = session.scalars(select(PipelineRun).where(PipelineRun.id == run.id).with_for_update()).first()
+            if row is None or row.owner != run.owner:
+                raise _LeaseLost(run.id)
+            yield session, row
 
     def _drive_groups(
         self,
@@ -295,7 +385,7 @@ class Sequencer:
                 results = {step.stepName: future.result() for step, future in zip(todo, futures, strict=True)}
             failed = [name for name, status in results.items() if status != "succeeded"]
             if failed:
-                self._cancel_pending(run.id)
+                self._cancel_pending(run)
                 if cancel.is_set():
                     return "cancelled", "cancelled on request"
                 return "failed", f"step {', '.join(sorted(failed))} failed"
@@ -312,9 +402,12 @@ class Sequencer:
     ) -> str:
         try:
             status = self._attempts(run, step, deployment, token, done, signals)
+        except _LeaseLost:
+            signals.cancel.set()  # the run's other steps stop too
+            raise
         finally:
             signals.started.set()
-        self._set_step(run.id, step.stepName, status)
+        self._set_step(run, step.stepName, status)
         return status
 
     def _attempts(
@@ -347,10 +440,11 @@ class Sequencer:
             if reason == "cancelled":
                 return "cancelled"
             if done < total:
-                self._set_step(run.id, step.stepName, "pending")
+                self._set_step(run, step.stepName, "pending")
                 backoff = min(self.settings.retry_backoff_seconds * 2 ** (done - 1), 300.0)
                 if cancel.wait(backoff):
                     return "cancelled"
+        signals.group_failed.set()  # also when a reclaimed step comes back with its retries spent
         return "failed"
 
     def _acquire(self, cancel: threading.Event, group_failed: threading.Event | None) -> bool:
@@ -371,7 +465,7 @@ class Sequencer:
     ) -> tuple[str, str | None]:
         log_path = self.settings.log_root / run.id / f"{step.stepName}.{number}.log"
         started = now_ms()
-        with self.db.write() as session:
+        with self._owned(run) as (session, _):
             session.add(
                 StepAttempt(
                     run_id=run.id,
@@ -391,17 +485,25 @@ class Sequencer:
         try:
             process = self.executor.start(launch)
         except (OSError, RuntimeError) as exc:
-            self._end_attempt(run.id, step.stepName, number, "failed", "failed", None, f"could not start: {exc}", None)
+            self._end_attempt(run, step.stepName, number, "failed", "failed", None, f"could not start: {exc}", None)
             return "failed", "failed"
-        with self.db.write() as session:
-            attempt = session.get(StepAttempt, (run.id, step.stepName, number))
-            assert attempt is not None
-            attempt.host, attempt.pid, attempt.process_start = process.host, process.pid, process.process_start
-        code, reason, message = self._watch(process, step, started, cancel)
+        try:
+            with self._owned(run) as (session, _):
+                attempt = session.get(StepAttempt, (run.id, step.stepName, number))
+                assert attempt is not None
+                attempt.host, attempt.pid, attempt.process_start = process.host, process.pid, process.process_start
+            code, reason, message = self._watch(process, step, started, cancel)
+        except _LeaseLost:
+            self._end(process)
+            raise
+        except Exception as exc:  # whatever happened, the attempt ends and its process with it
+            log.exception("run %s: lost track of step %s attempt %s", run.id, step.stepName, number)
+            self._end(process)
+            code, reason, message = None, "lost", f"the sequencer lost track of it: {type(exc).__name__}: {exc}"
         status = "succeeded" if code == 0 and reason is None else "failed"
         if status == "failed" and reason is None:
             reason, message = "failed", f"exited with code {code}"
-        self._end_attempt(run.id, step.stepName, number, status, reason, code, message, process)
+        self._end_attempt(run, step.stepName, number, status, reason, code, message, process)
         return status, reason
 
     def _watch(
@@ -422,15 +524,15 @@ class Sequencer:
 
     @staticmethod
     def _end(process: StepProcess) -> int | None:
-        process.kill()
         try:
+            process.kill()
             return process.wait(5)
-        except StepLost:
+        except Exception:  # gone already, or unreachable: nothing more to end
             return None
 
     def _end_attempt(
         self,
-        run_id: str,
+        run: PipelineRun,
         step_name: str,
         number: int,
         status: str,
@@ -441,7 +543,7 @@ class Sequencer:
     ) -> None:
         log_ref = log_sha = None
         with self.db.read() as session:
-            attempt = session.get(StepAttempt, (run_id, step_name, number))
+            attempt = session.get(StepAttempt, (run.id, step_name, number))
             path = Path(attempt.log_path) if attempt and attempt.log_path else None
         remote = process.log_text() if process is not None else None
         if remote is not None and path is not None:
@@ -451,27 +553,30 @@ class Sequencer:
             with path.open("rb") as file:
                 stored = self.artifacts.put(file)
             log_ref, log_sha = stored.key, stored.sha256
-        with self.db.write() as session:
-            attempt = session.get(StepAttempt, (run_id, step_name, number))
+        with self._owned(run) as (session, _):
+            attempt = session.get(StepAttempt, (run.id, step_name, number))
             assert attempt is not None
             attempt.status, attempt.reason, attempt.exit_code, attempt.message = status, reason, code, message
             attempt.end, attempt.log_ref, attempt.log_sha256 = now_ms(), log_ref, log_sha
+        if log_ref is not None and path is not None:
+            path.unlink(missing_ok=True)  # the artifact store keeps it now
 
-    def _set_step(self, run_id: str, step_name: str, status: str) -> None:
-        with self.db.write() as session:
+    def _set_step(self, run: PipelineRun, step_name: str, status: str) -> None:
+        with self._owned(run) as (session, _):
             session.execute(
-                update(RunStep).where(RunStep.run_id == run_id, RunStep.step_name == step_name).values(status=status)
+                update(RunStep).where(RunStep.run_id == run.id, RunStep.step_name == step_name).values(status=status)
             )
 
-    def _cancel_pending(self, run_id: str) -> None:
-        with self.db.write() as session:
+    def _cancel_pending(self, run: PipelineRun) -> None:
+        with self._owned(run) as (session, _):
             session.execute(
-                update(RunStep).where(RunStep.run_id == run_id, RunStep.status == "pending").values(status="cancelled")
+                update(RunStep).where(RunStep.run_id == run.id, RunStep.status == "pending").values(status="cancelled")
             )
 
-    def _finish(self, run_id: str, status: str, reason: str | None) -> None:
-        with self.db.write() as session:
-            run = session.get(PipelineRun, run_id)
-            if run is None or run.owner != self.owner:
-                return  # reclaimed by another server meanwhile: its outcome is theirs to write
-            run.status, run.reason, run.finished, run.owner = status, reason, now_ms(), None
+    def _finish(self, run: PipelineRun, status: str, reason: str | None) -> None:
+        try:
+            with self._owned(run) as (_, row):
+                row.status, row.reason, row.finished, row.owner = status, reason, now_ms(), None
+                row.credential_id = None
+        except _LeaseLost:
+            log.warning("run %s: reclaimed by another server before it could finish here", run.id)

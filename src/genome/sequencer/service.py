@@ -239,8 +239,11 @@ def delete_pipeline(db: Database, principal: Principal, pipeline_id: str) -> Non
         session.delete(_get_pipeline(session, principal, pipeline_id, "editor"))
 
 
-def _get_run(session: Session, principal: Principal, run_id: str, role: str = "viewer") -> PipelineRun:
-    row = session.get(PipelineRun, run_id)
+def _get_run(
+    session: Session, principal: Principal, run_id: str, role: str = "viewer", *, lock: bool = False
+) -> PipelineRun:
+    # Locking the row makes a cancel wait for a server claiming the run at that moment (and the reverse).
+    row = session.get(PipelineRun, run_id, with_for_update=lock)
     missing = f"pipeline run {run_id!r} does not exist"
     if row is None:
         raise NotFound(missing, field="id")
@@ -291,7 +294,7 @@ def cancel_run(db: Database, principal: Principal, run_id: str) -> RunRead:
     """Cancel a run (editors): a queued run at once; a running one as soon as its server sees the request, which
     ends its steps' process trees. A finished run cannot be cancelled (409)."""
     with db.write() as session:
-        row = _get_run(session, principal, run_id, "editor")
+        row = _get_run(session, principal, run_id, "editor", lock=True)
         if row.status in FINISHED:
             raise Conflict(f"pipeline run {run_id!r} has already {row.status}", field="status")
         row.cancel_requested = True
@@ -320,9 +323,10 @@ def read_log(
         data = artifacts.get(log_ref, log_sha, owner=f"the log of {step_name} attempt {number} of run {run_id}")
     elif log_path and Path(log_path).is_file():
         with Path(log_path).open("rb") as file:
+            size = file.seek(0, 2)
             file.seek(offset)
             data = file.read(_LOG_CHUNK_BYTES)
-        return _chunk(data, offset, offset + len(data), complete=False)
+        return _chunk(data, offset, offset + len(data), complete=finished and offset + len(data) >= size)
     elif finished:
         data = b""
     else:

@@ -125,8 +125,8 @@ class PipelineSpec(_Spec):
     application: Label
     pipelineName: Name
     canonicalName: Name | None = None
-    deployment: Name | None = None
-    versionName: Name | None = None
+    deployment: Label | None = None
+    versionName: Label | None = None
     parameters: dict[str, Any] = {}
     schedule: str | None = None
     steps: list[StepOrGroup]

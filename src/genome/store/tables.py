@@ -337,7 +337,7 @@ class RunStep(Base):
     step_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     group: Mapped[int] = mapped_column(Integer, nullable=False)
-    step_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    step_type: Mapped[str] = mapped_column(String(200), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
 
     attempts: Mapped[list[StepAttempt]] = relationship(

@@ -70,8 +70,9 @@ class Executor(Protocol):
 
     def start(self, launch: StepLaunch) -> StepProcess: ...
 
-    def reap(self, host: str, pid: int, process_start: str | None) -> bool:
-        """Kill the process tree of an attempt whose server died, if it still runs; True if it was found."""
+    def reap(self, host: str, pid: int | None, process_start: str | None) -> bool:
+        """Kill the process tree of an attempt whose server died, if it still runs; True if it was found.
+        ``host``, ``pid`` and ``process_start`` are what the attempt's ``StepProcess`` recorded."""
         ...
 
     def close(self) -> None: ...

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -60,15 +61,19 @@ def run_step(command: str | list[str], env: dict[str, str], cancel_event: str, g
 
     cancelled = Event(cancel_event)
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command,
-            shell=isinstance(command, str),
-            env={**step_environment(env), "GENOME_WORKER_PID": str(os.getpid())},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            process = subprocess.Popen(
+                command,
+                shell=isinstance(command, str),
+                env={**step_environment(env), "GENOME_WORKER_PID": str(os.getpid())},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:  # e.g. the program is not installed on this worker
+            message = f"could not start on {socket.gethostname()}: {exc}\n".encode()
+            return {"exit_code": 127, "cancelled": False, "log": message, "host": socket.gethostname(), "pid": None}
         subprocess.Popen(
             [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(process.pid)],
             stdin=subprocess.DEVNULL,
@@ -108,13 +113,14 @@ def run_step(command: str | list[str], env: dict[str, str], cancel_event: str, g
 
 
 class DaskProcess:
-    def __init__(self, future: Any, cancel: Any) -> None:
+    def __init__(self, future: Any, cancel: Any, key: str) -> None:
         self._future = future
         self._cancel = cancel
         self._result: dict[str, Any] | None = None
+        # Until the attempt ends, it is known by its task: the key is what reaping after a crash needs.
         self.host = "dask"
         self.pid: int | None = None
-        self.process_start: str | None = None
+        self.process_start: str | None = key
 
     def wait(self, timeout: float) -> int | None:
         from distributed import TimeoutError as DaskTimeout
@@ -127,6 +133,8 @@ class DaskProcess:
                 return None
             except KilledWorker as exc:
                 raise StepLost(f"the dask workers running it died: {exc}") from exc
+            except Exception as exc:  # cancelled by the scheduler, client gone, ...
+                raise StepLost(f"dask lost the task: {type(exc).__name__}: {exc}") from exc
             assert self._result is not None
             self.host, self.pid = self._result["host"], self._result["pid"]
         return int(self._result["exit_code"])
@@ -149,8 +157,13 @@ class DaskExecutor:
     def __init__(self, scheduler: str) -> None:
         self.scheduler = scheduler
         self._client: Any = None
+        self._lock = threading.Lock()  # parallel first steps share one client
 
     def _connect(self) -> Any:
+        with self._lock:
+            return self._connect_locked()
+
+    def _connect_locked(self) -> Any:
         if self._client is None:
             try:
                 from distributed import Client
@@ -176,10 +189,16 @@ class DaskExecutor:
             pure=False,
             resources=dict(launch.resources) or None,
         )
-        return DaskProcess(future, cancel)
+        return DaskProcess(future, cancel, key)
 
-    def reap(self, host: str, pid: int, process_start: str | None) -> bool:
-        return False  # a worker's watchdog ends its steps; nothing of them runs on this machine
+    def reap(self, host: str, pid: int | None, process_start: str | None) -> bool:
+        """Ask the attempt's task (``process_start`` holds its key) to end its step, wherever it runs."""
+        from distributed import Event
+
+        if host != "dask" or not process_start:
+            return False
+        Event(f"{process_start}-cancel", client=self._connect()).set()
+        return True
 
     def close(self) -> None:
         if self._client is not None:

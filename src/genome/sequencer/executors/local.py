@@ -37,6 +37,10 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _container_name(launch: StepLaunch) -> str:
+    return f"genome-{launch.run_id}-{launch.step_name}-{launch.attempt}"
+
+
 def _container_runtime() -> str | None:
     """docker or podman, if one is installed and answers (a docker client without its daemon runs nothing)."""
     for name in ("docker", "podman"):
@@ -53,9 +57,10 @@ def _container_runtime() -> str | None:
 
 
 class LocalProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log: object) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log: object, container: list[str] | None = None) -> None:
         self._process = process
         self._log = log
+        self._container = container  # the command that removes the step's container, for image steps
         self.host = socket.gethostname()
         self.pid = process.pid
         self.process_start = process_start_time(process.pid)
@@ -71,6 +76,9 @@ class LocalProcess:
         return code
 
     def kill(self) -> None:
+        if self._container is not None:
+            # The container is dockerd's child, not ours: end it by name, not through the client's process group.
+            subprocess.run(self._container, capture_output=True, timeout=60, check=False)
         _kill_group(self._process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(_TERMINATE_GRACE_SECONDS)
@@ -98,8 +106,7 @@ class LocalExecutor:
         if self.runtime is None or launch.image is None:
             raise RuntimeError(f"step {launch.step_name!r} has no command and no container runtime to run its image")
         flags = [item for name in sorted(launch.env) for item in ("-e", name)]  # values come from the environment
-        container = f"genome-{launch.run_id}-{launch.step_name}-{launch.attempt}"
-        return [self.runtime, "run", "--rm", "--name", container, *flags, launch.image]
+        return [self.runtime, "run", "--rm", "--init", "--name", _container_name(launch), *flags, launch.image]
 
     def start(self, launch: StepLaunch) -> LocalProcess:
         argv = self._argv(launch)
@@ -118,10 +125,15 @@ class LocalExecutor:
         except OSError:
             log.close()
             raise
-        return LocalProcess(process, log)
+        container = None
+        if launch.command is None and self.runtime is not None:
+            container = [self.runtime, "rm", "--force", _container_name(launch)]
+        return LocalProcess(process, log, container)
 
-    def reap(self, host: str, pid: int, process_start: str | None) -> bool:
-        if host != socket.gethostname() or process_start is None or process_start_time(pid) != process_start:
+    def reap(self, host: str, pid: int | None, process_start: str | None) -> bool:
+        if pid is None or host != socket.gethostname() or process_start is None:
+            return False
+        if process_start_time(pid) != process_start:
             return False
         _kill_group(pid, signal.SIGKILL)
         return True

@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("step_name", sa.String(length=200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("group", sa.Integer(), nullable=False),
-        sa.Column("step_type", sa.String(length=100), nullable=False),
+        sa.Column("step_type", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["pipeline_runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "step_name"),
