@@ -255,7 +255,9 @@ def test_permissions(sequencer_server) -> None:
     assert viewer.post(RUN, json=pipeline(step("a"))).status_code == 403
     assert viewer.post(f"{RUNS}/{run['id']}/cancel").status_code == 403
     outsider = server.client(server.token_for("olga", {"ads": "editor"}))
-    assert outsider.get(f"{RUNS}/{run['id']}").status_code == 404
+    hidden = outsider.get(f"{RUNS}/{run['id']}")
+    assert hidden.status_code == 404
+    assert hidden.json()["error"] == {**hidden.json()["error"], "message": f"pipeline run {run['id']!r} does not exist"}
     assert outsider.get(RUNS).json()["items"] == []
 
 

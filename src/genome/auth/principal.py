@@ -63,10 +63,19 @@ class Principal:
         if not self.can(application, role):
             raise PermissionDenied(f"{self.username} needs the {role} role in application {application!r}")
 
-    def require_visible(self, application: str, what: str) -> None:
-        """Raise the same 404 an unknown record gets when the principal may not even see it exists."""
+    def require_access(self, application: str | None, what: str, *, field: str, role: str = "viewer") -> None:
+        """For a record of ``application`` (None: there is no such record): 404 when it is missing or when this
+        principal may not see it (the same answer, so existence does not leak), 403 without ``role`` in it."""
+        if application is None:
+            raise NotFound(f"{what} does not exist", field=field)
+        self.require_visible(application, what, field=field)
+        self.require(application, role)
+
+    def require_visible(self, application: str, what: str, *, field: str | None = None) -> None:
+        """Raise the same 404 an unknown record gets (``{what} does not exist``) when the principal may not even
+        see it exists."""
         if not self.can(application, "viewer"):
-            raise NotFound(f"{what} does not exist")
+            raise NotFound(f"{what} does not exist", field=field)
 
 
 LOCAL_ADMIN = Principal(username="local", roles={"*": "admin"})

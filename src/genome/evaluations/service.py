@@ -173,10 +173,8 @@ def _get_row(session: Session, principal: Principal, run_id: str, *, tasks: bool
     if tasks:
         query = query.options(selectinload(EvaluationRun.tasks))
     row = session.scalars(query).first()
-    missing = f"evaluation run {run_id!r} does not exist"
-    if row is None:
-        raise NotFound(missing, field="id")
-    principal.require_visible(row.application, missing)
+    principal.require_access(row and row.application, f"evaluation run {run_id!r}", field="id")
+    assert row is not None
     return row
 
 
@@ -244,7 +242,7 @@ def history(
     run and that run's metrics by task. Pages by version number (``after_version``)."""
     if limit > page_size_max:
         raise InvalidInput(f"limit {limit} is above the maximum page size {page_size_max}", field="limit")
-    principal.require_visible(application, f"application {application!r} does not exist")
+    principal.require_visible(application, f"application {application!r}", field="application")
     scope = (
         EvaluationRun.application == application,
         EvaluationRun.name == name,

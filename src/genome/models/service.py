@@ -220,11 +220,8 @@ def create_version(
 def _get_row(session: Session, principal: Principal, version_id: str, role: str = "viewer") -> ModelVersion:
     """The version, if the principal may see it (the same 404 otherwise) and holds ``role`` in its application."""
     row = session.get(ModelVersion, version_id)
-    missing = f"model version {version_id!r} does not exist"
-    if row is None:
-        raise NotFound(missing, field="id")
-    principal.require_visible(row.application, missing)
-    principal.require(row.application, role)
+    principal.require_access(row and row.application, f"model version {version_id!r}", field="id", role=role)
+    assert row is not None
     return row
 
 

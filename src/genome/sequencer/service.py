@@ -195,11 +195,8 @@ def create_pipeline(
 
 def _get_pipeline(session: Session, principal: Principal, pipeline_id: str, role: str = "viewer") -> Pipeline:
     row = session.get(Pipeline, pipeline_id)
-    missing = f"pipeline {pipeline_id!r} does not exist"
-    if row is None:
-        raise NotFound(missing, field="pipelineId")
-    principal.require_visible(row.application, missing)
-    principal.require(row.application, role)
+    principal.require_access(row and row.application, f"pipeline {pipeline_id!r}", field="pipelineId", role=role)
+    assert row is not None
     return row
 
 
@@ -244,11 +241,8 @@ def _get_run(
 ) -> PipelineRun:
     # Locking the row makes a cancel wait for a server claiming the run at that moment (and the reverse).
     row = session.get(PipelineRun, run_id, with_for_update=lock)
-    missing = f"pipeline run {run_id!r} does not exist"
-    if row is None:
-        raise NotFound(missing, field="id")
-    principal.require_visible(row.application, missing)
-    principal.require(row.application, role)
+    principal.require_access(row and row.application, f"pipeline run {run_id!r}", field="id", role=role)
+    assert row is not None
     return row
 
 
@@ -371,7 +365,7 @@ def _deployment_read(row: Deployment) -> DeploymentRead:
 
 
 def list_deployments(db: Database, principal: Principal, application: str) -> list[DeploymentRead]:
-    principal.require_visible(application, f"application {application!r} does not exist")
+    principal.require_visible(application, f"application {application!r}", field="application")
     with db.read() as session:
         rows = session.scalars(
             select(Deployment).where(Deployment.application == application).order_by(Deployment.name)
