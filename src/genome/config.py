@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     explain_max_rows: int = Field(
         default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
     )
+    visualize_cache_size: int = Field(
+        default=16, gt=0, description="Model versions kept loaded, with their extracted trees, for visualizations."
+    )
+    visualize_max_nodes: int = Field(
+        default=1023,
+        gt=0,
+        le=4095,
+        description="Most tree nodes one visualization holds; a request may ask for fewer, never more.",
+    )
     public_url: str | None = Field(
         default=None,
         description="The URL pipeline steps reach this server at (their GENOME_URL). Default: http://host:port.",

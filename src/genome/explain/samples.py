@@ -29,6 +29,7 @@ class SampleExplanations:
     feature_names: list[str]
     number_labels: int
     explainer: str
+    targets: np.ndarray | None = None  # the sample's true labels or values, if given: the visualizer groups by them
 
     @property
     def rows(self) -> int:
@@ -47,7 +48,8 @@ class SampleExplanations:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (no object dtype), so ``np.load(..., allow_pickle=False)`` reads them back."""
-        return {
+        targets = {} if self.targets is None else {"targets": _plain_array(self.targets)}
+        return targets | {
             "expected": np.asarray(self.expected, dtype=float),
             "shapley": np.asarray(self.shapley, dtype=float),
             "values": np.asarray(self.values, dtype=float),
@@ -69,6 +71,7 @@ class SampleExplanations:
             feature_names=[str(name) for name in arrays["feature_names"]],
             number_labels=int(arrays["number_labels"]),
             explainer=str(arrays["explainer"]),
+            targets=arrays.get("targets"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +85,12 @@ class SampleExplanations:
             "rows": self.rows,
             "explainer": self.explainer,
         }
+
+
+def _plain_array(values: np.ndarray) -> np.ndarray:
+    """Labels as numbers or strings: an object array (mixed or Python values) is stored as strings."""
+    array = np.asarray(values)
+    return array.astype(str) if array.dtype.hasobject else array
 
 
 def _names(model: Any, feature_names: Sequence[str] | None, n_features: int) -> list[str]:
@@ -104,10 +113,15 @@ def explain_sample(
     explainer: TabularExplainer | None = None,
     method: str | None = None,
     progress: bool | None = None,
+    y: Any = None,
 ) -> SampleExplanations:
     """SHAP values of every row of ``X``, with ``X`` as the background; in chunks, behind a progress bar for
-    samples over 200 rows (``progress`` forces it on or off)."""
+    samples over 200 rows (``progress`` forces it on or off). ``y``, the rows' true labels or values, is kept
+    beside them for the visualizer's per-node data."""
     table = check_table(X, "X", getattr(model, "n_features_in_", None))
+    targets = None if y is None else np.asarray(y).ravel()
+    if targets is not None and len(targets) != table.shape[0]:
+        raise InvalidInput(f"y has {len(targets)} values but X has {table.shape[0]} rows", field="y")
     if table.shape[0] > _MAX_ROWS:
         raise InvalidInput(
             f"X has {table.shape[0]} rows; a sample of 1-3k rows is enough (at most {_MAX_ROWS})", field="X"
@@ -136,4 +150,5 @@ def explain_sample(
         feature_names=names,
         number_labels=parts[0].number_labels,
         explainer=parts[0].explainer,
+        targets=targets,
     )

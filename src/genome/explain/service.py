@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from genome.auth.principal import Principal
 from genome.errors import InvalidInput, NotFound, PayloadTooLarge
 from genome.explain.cache import LoadedCache
@@ -26,7 +24,7 @@ from genome.explain.schemas import (
     TextExplanationRead,
     VersionRef,
 )
-from genome.explain.tabular import TabularExplainer
+from genome.explain.tabular import TabularExplainer, check_entries
 from genome.explain.text import TextExplainer
 from genome.formats.bundle import unpack
 from genome.models import service as models
@@ -34,7 +32,7 @@ from genome.models.schemas import ModelVersionRead
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
-__all__ = ["MAX_TEXT_CHARS", "ExplainerCaches", "LoadedModel", "explain", "sample_explanations"]
+__all__ = ["MAX_TEXT_CHARS", "ExplainerCaches", "LoadedModel", "explain", "resolve_ref", "sample_explanations"]
 
 MAX_TEXT_CHARS = 100_000
 
@@ -67,7 +65,9 @@ class ExplainerCaches:
         self.results = LoadedCache[Explanation](max_results) if max_results else None
 
 
-def _resolve(db: Database, principal: Principal, ref: VersionRef) -> ModelVersionRead:
+def resolve_ref(db: Database, principal: Principal, ref: VersionRef) -> ModelVersionRead:
+    """The version a reference names: by id, or the latest (or numbered, named, aliased) of an application's
+    canonicalName, as the caller may see it."""
     if ref.id is not None:
         return models.get_version(db, principal, ref.id)
     if not (ref.application and ref.canonicalName):
@@ -137,31 +137,6 @@ def _described(record: ModelVersionRead) -> ExplainedModel:
     return ExplainedModel(id=record.id, canonicalName=record.canonicalName, versionNumber=record.versionNumber)
 
 
-def check_entries(entries: list[Any], feature_names: list[str] | None, n_features: int | None) -> np.ndarray:
-    """The rows as a float table in the model's feature order; errors name ``entries`` and the features."""
-    expected = f"the features {feature_names}" if feature_names else f"{n_features} features per row"
-    if all(isinstance(row, dict) for row in entries):
-        if not feature_names:
-            raise InvalidInput(
-                "entries are objects keyed by feature name, but this model was saved without feature_names: "
-                "send each row as a list of values",
-                field="entries",
-            )
-        for index, row in enumerate(entries):
-            unknown, missing = sorted(set(row) - set(feature_names)), [n for n in feature_names if n not in row]
-            if unknown or missing:
-                raise InvalidInput(
-                    f"entries[{index}] has unknown features {unknown} and lacks {missing}; expected {expected}",
-                    field="entries",
-                )
-        return np.asarray([[row[name] for name in feature_names] for row in entries], dtype=float)
-    width = len(feature_names) if feature_names else n_features
-    for index, row in enumerate(entries):
-        if width is not None and len(row) != width:
-            raise InvalidInput(f"entries[{index}] has {len(row)} values; expected {expected}", field="entries")
-    return np.asarray(entries, dtype=float)
-
-
 def _payload(record: ModelVersionRead, request: ExplainRequest) -> Any:
     """What the request asks to explain, which must be the payload of the model's modality."""
     expected = _PAYLOAD.get(record.inputModality)
@@ -205,7 +180,7 @@ def explain(
     response the seed's ``{class, score, number_labels, image}`` plus the heat-map's values. Each says which
     version answered. Explanations are deterministic, so a repeated request is answered from the results cache.
     """
-    record = _resolve(db, principal, request)
+    record = resolve_ref(db, principal, request)
     payload = _payload(record, request)
     if record.inputModality == "tabular" and len(payload) > max_rows:
         raise PayloadTooLarge(f"entries has {len(payload)} rows; at most {max_rows} per request", field="entries")
@@ -283,7 +258,7 @@ def sample_explanations(
     db: Database, artifacts: ArtifactStore, caches: ExplainerCaches, principal: Principal, ref: VersionRef
 ) -> SampleExplanationsRead:
     """The sample explanations saved with the version (``genome_model.explainer.sampleExplanations``)."""
-    loaded = _loaded(db, artifacts, caches, principal, _resolve(db, principal, ref))
+    loaded = _loaded(db, artifacts, caches, principal, resolve_ref(db, principal, ref))
     if loaded.samples is None:
         raise NotFound(
             f"model version {loaded.record.id} ({loaded.record.canonicalName} v{loaded.record.versionNumber}) "

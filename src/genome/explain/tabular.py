@@ -10,7 +10,7 @@ import numpy as np
 
 from genome.errors import InvalidInput, NotFitted
 
-__all__ = ["ALGORITHMS", "TabularExplainer", "TabularExplanation", "check_table", "is_classifier"]
+__all__ = ["ALGORITHMS", "TabularExplainer", "TabularExplanation", "check_entries", "check_table", "is_classifier"]
 
 ALGORITHMS = ("auto", "tree", "linear", "permutation")
 _TREE_CLASSES = {
@@ -61,6 +61,38 @@ def check_table(X: Any, name: str = "X", n_features: int | None = None) -> np.nd
             f"{name} has {table.shape[1]} features per row but the model expects {n_features}", field=name
         )
     return table
+
+
+def check_entries(
+    entries: list[Any], feature_names: list[str] | None, n_features: int | None, *, field: str = "entries"
+) -> np.ndarray:
+    """The rows as a float table in the model's feature order (None for a missing value); errors name ``field``
+    (one row sent alone, as the visualizer's ``record``, is named without an index) and the features."""
+    expected = f"the features {feature_names}" if feature_names else f"{n_features} features per row"
+
+    def row_name(index: int) -> str:
+        return field if field != "entries" else f"entries[{index}]"
+
+    if all(isinstance(row, dict) for row in entries):
+        if not feature_names:
+            raise InvalidInput(
+                f"{field} holds objects keyed by feature name, but this model was saved without feature_names: "
+                "send each row as a list of values",
+                field=field,
+            )
+        for index, row in enumerate(entries):
+            unknown, missing = sorted(set(row) - set(feature_names)), [n for n in feature_names if n not in row]
+            if unknown or missing:
+                raise InvalidInput(
+                    f"{row_name(index)} has unknown features {unknown} and lacks {missing}; expected {expected}",
+                    field=field,
+                )
+        return np.asarray([[row[name] for name in feature_names] for row in entries], dtype=float)
+    width = len(feature_names) if feature_names else n_features
+    for index, row in enumerate(entries):
+        if width is not None and len(row) != width:
+            raise InvalidInput(f"{row_name(index)} has {len(row)} values; expected {expected}", field=field)
+    return np.asarray(entries, dtype=float)
 
 
 @dataclass

@@ -14,6 +14,7 @@ no timestamps, so packing the same model twice gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -23,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -34,7 +36,16 @@ from genome.errors import InvalidInput
 from genome.formats.describe import describe
 from genome.formats.registry import ModelFormat, class_path, format_for, format_named
 
-__all__ = ["BUNDLE_VERSION", "MANIFEST", "BundleSamples", "pack", "read_manifest", "unpack"]
+__all__ = [
+    "BUNDLE_VERSION",
+    "MANIFEST",
+    "BundleSamples",
+    "extracted",
+    "pack",
+    "read_manifest",
+    "unpack",
+    "unpack_fields",
+]
 
 BUNDLE_VERSION = 1
 MANIFEST = "genome.json"
@@ -195,23 +206,38 @@ def read_manifest(data: bytes | BinaryIO) -> dict[str, Any]:
     for key in ("format", "modelFile", "modelClass", "framework", "parameters", "fields"):
         if key not in manifest:
             raise InvalidInput(f"artifact manifest lacks {key!r}", field="artifact")
-    if manifest["modelFile"] not in names:
+    model_file = manifest["modelFile"]
+    if model_file not in names and not any(name.startswith(f"{model_file}/") for name in names):  # a file or folder
         raise InvalidInput(f"artifact lacks its model file {manifest['modelFile']!r}", field="artifact")
     return manifest
+
+
+@contextlib.contextmanager
+def extracted(data: bytes) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The bundle's files in a temporary folder, with its manifest, for as long as the ``with`` block lasts; for
+    readers that take a model's own files without loading it (a Spark model's tree data, say)."""
+    manifest = read_manifest(data)
+    with tempfile.TemporaryDirectory(prefix="genome-unpack-") as tmp, zipfile.ZipFile(io.BytesIO(data)) as archive:
+        folder = Path(tmp)
+        archive.extractall(folder)
+        yield folder, manifest
 
 
 def unpack(data: bytes, formats: list[ModelFormat] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The model, its wrapper fields and the manifest, from a bundle's bytes; saved sample explanations come
     back as a dict of arrays in ``fields["samples"]``."""
-    manifest = read_manifest(data)
-    fmt = format_named(manifest["format"], formats)
-    with tempfile.TemporaryDirectory(prefix="genome-unpack-") as tmp, zipfile.ZipFile(io.BytesIO(data)) as archive:
-        folder = Path(tmp)
-        archive.extractall(folder)
+    with extracted(data) as (folder, manifest):
+        fmt = format_named(manifest["format"], formats)
         model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"])
-        fields = dict(manifest["fields"])
-        if manifest.get("pickledFields"):
-            fields.update(cloudpickle.loads((folder / _FIELDS).read_bytes()))
-        if (folder / _SAMPLES).is_file():
-            fields["samples"] = _load_npz((folder / _SAMPLES).read_bytes())
+        fields = unpack_fields(folder, manifest)
     return model, fields, manifest
+
+
+def unpack_fields(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The wrapper fields of an extracted bundle, with saved sample explanations as arrays under ``"samples"``."""
+    fields = dict(manifest["fields"])
+    if manifest.get("pickledFields"):
+        fields.update(cloudpickle.loads((folder / _FIELDS).read_bytes()))
+    if (folder / _SAMPLES).is_file():
+        fields["samples"] = _load_npz((folder / _SAMPLES).read_bytes())
+    return fields

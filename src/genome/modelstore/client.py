@@ -172,6 +172,82 @@ class ModelStore(ApiClient):
         explanation: dict[str, Any] = self._request("POST", "/routing/explain", json=body).json()
         return explanation
 
+    def visualize(
+        self,
+        record: Any = None,
+        *,
+        tree: int = 0,
+        node: int = 0,
+        depth: int | None = None,
+        max_nodes: int | None = None,
+        id: str | None = None,
+        application: str | None = None,
+        canonical_name: str | None = None,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """The inside of a stored tabular model, by ``id`` or by name (latest unless one is named).
+
+        For a tree model: tree ``tree`` of the ensemble from node ``node`` down ``depth`` levels (the server
+        bounds the node count and says when it left nodes out), each node's split, samples and prediction; with a
+        ``record`` (a list of values in the model's input order, a dict by feature name, or a numpy row), the path
+        it takes and that path as rules (``"bmi > 0.03 and s5 <= 0.02 → 212.4"``). For a linear or logistic model:
+        coefficients per class with the intercept, and the record's contributions.
+        """
+        body = self._visualization_body(
+            record, tree, node, depth, max_nodes, id, application, canonical_name, version_number, version_name, alias
+        )
+        view: dict[str, Any] = self._request("POST", "/routing/visualization", json=body).json()
+        return view
+
+    def visualize_svg(
+        self,
+        record: Any = None,
+        *,
+        tree: int = 0,
+        node: int = 0,
+        depth: int | None = None,
+        max_nodes: int | None = None,
+        id: str | None = None,
+        application: str | None = None,
+        canonical_name: str | None = None,
+        version_number: int | None = None,
+        version_name: str | None = None,
+        alias: str | None = None,
+    ) -> str:
+        """The same view of a tree drawn as SVG, the record's path highlighted (save it as a ``.svg`` file)."""
+        body = self._visualization_body(
+            record, tree, node, depth, max_nodes, id, application, canonical_name, version_number, version_name, alias
+        )
+        return self._request("POST", "/routing/visualization", json={**body, "format": "svg"}).text
+
+    @staticmethod
+    def _visualization_body(
+        record: Any,
+        tree: int,
+        node: int,
+        depth: int | None,
+        max_nodes: int | None,
+        *ref: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = _version_ref(*ref)
+        body.update(tree=tree, node=node)
+        if depth is not None:
+            body["depth"] = depth
+        if max_nodes is not None:
+            body["maxNodes"] = max_nodes
+        if record is not None:
+            if hasattr(record, "tolist"):
+                record = record.tolist()
+            # JSON has no NaN: a missing value travels as null
+            body["record"] = (
+                {k: None if v != v else v for k, v in record.items()}
+                if isinstance(record, dict)
+                else [None if v != v else v for v in record]
+            )
+        return body
+
     def sample_explanations(
         self,
         *,

@@ -119,9 +119,11 @@ class SampleExplainerHandle:
     def __init__(self, genome_estimator: GenomeEstimator) -> None:
         self._genome_estimator = genome_estimator
 
-    def sampleExplanations(self, X: Any, *, progress: bool | None = None) -> SampleExplanations:
+    def sampleExplanations(self, X: Any, y: Any = None, *, progress: bool | None = None) -> SampleExplanations:
         """Explain every row of a representative sample (1-3k rows work well) and keep the result in the
-        estimator's ``samples_``; it is saved with the model and served as its global explanation.
+        estimator's ``samples_``; it is saved with the model and served as its global explanation. With ``y``, the
+        sample's true labels or values, the model's visualization shows the data in each tree node by them
+        (otherwise by the model's own predictions).
 
         Returns:
             The ``SampleExplanations``: expected value, SHAP values, feature values and names, importance.
@@ -140,6 +142,7 @@ class SampleExplainerHandle:
             feature_names=owner.feature_names,
             method=owner.estimator_predict,
             progress=progress,
+            y=y,
         )
         return owner.samples_
 

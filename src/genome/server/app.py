@@ -19,9 +19,10 @@ from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, compute, evaluations, health, models, routing
+from genome.server.routers import auth, compute, evaluations, health, models, routing, visualize
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
+from genome.visualize.service import VisualizerCache
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -67,6 +68,7 @@ def create_runtime(settings: Settings) -> Runtime:
         artifacts=artifacts,
         login_policy=policy,
         explainers=explainers,
+        visualizers=VisualizerCache(settings.visualize_cache_size),
         executor=executor,
         sequencer=sequencer,
     )
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected.include_router(evaluations.router)
     protected.include_router(compute.router)
     protected.include_router(routing.router)
+    protected.include_router(visualize.router)
     app.include_router(public)
     app.include_router(protected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -16,6 +16,7 @@ from genome.sequencer.engine import Sequencer
 from genome.sequencer.executors.base import Executor
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
+from genome.visualize.service import VisualizerCache
 
 __all__ = [
     "CSRF_COOKIE",
@@ -28,6 +29,7 @@ __all__ = [
     "LoginPolicyDep",
     "Runtime",
     "SettingsDep",
+    "Visualizers",
     "authenticate",
     "client_address",
 ]
@@ -47,6 +49,7 @@ class Runtime:
     artifacts: ArtifactStore
     login_policy: auth_service.LoginPolicy
     explainers: ExplainerCaches
+    visualizers: VisualizerCache
     executor: Executor
     sequencer: Sequencer | None
 
@@ -66,6 +69,10 @@ def _artifacts(request: Request) -> ArtifactStore:
 
 def _explainers(request: Request) -> ExplainerCaches:
     return _runtime(request).explainers
+
+
+def _visualizers(request: Request) -> VisualizerCache:
+    return _runtime(request).visualizers
 
 
 def _settings(request: Request) -> Settings:
@@ -103,6 +110,7 @@ def authenticate(request: Request) -> Principal:
 Db = Annotated[Database, Depends(_db)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 Explainers = Annotated[ExplainerCaches, Depends(_explainers)]
+Visualizers = Annotated[VisualizerCache, Depends(_visualizers)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]

@@ -1,0 +1,102 @@
+"""Realtime visualization routes: the seed's ``/routing`` entry point and a per-version resource; thin wrappers
+over ``genome.visualize.service``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import ValidationError
+
+from genome.errors import InvalidInput
+from genome.explain.schemas import VersionRef
+from genome.server.deps import Artifacts, CurrentPrincipal, Db, SettingsDep, Visualizers
+from genome.visualize import service
+from genome.visualize.schemas import (
+    LinearVisualizationRead,
+    TreeVisualizationRead,
+    VisualizationOptions,
+    VisualizationRequest,
+)
+
+router = APIRouter(tags=["visualize"])
+_SVG = {200: {"content": {"image/svg+xml": {}}, "description": "The tree drawn as SVG."}}
+
+
+def _options(
+    tree: Annotated[int, Query(ge=0)] = 0,
+    node: Annotated[int, Query(ge=0)] = 0,
+    depth: Annotated[int | None, Query(ge=0, le=64)] = None,
+    maxNodes: Annotated[int | None, Query(ge=1)] = None,
+    record: Annotated[str | None, Query(description="The record as JSON: a list of values or an object.")] = None,
+) -> VisualizationOptions:
+    fields: dict[str, Any] = {"tree": tree, "node": node, "depth": depth, "maxNodes": maxNodes}
+    if record is not None:
+        try:
+            fields["record"] = json.loads(record)
+        except ValueError as exc:
+            raise InvalidInput(f"record is not JSON: {exc}", field="record") from exc
+    try:
+        return VisualizationOptions.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(f"{error['loc'][0]}: {error['msg']}", field=str(error["loc"][0])) from exc
+
+
+Options = Annotated[VisualizationOptions, Depends(_options)]
+
+
+@router.post(
+    "/routing/visualization", response_model=TreeVisualizationRead | LinearVisualizationRead, responses=_SVG
+)
+def visualization(
+    db: Db,
+    artifacts: Artifacts,
+    visualizers: Visualizers,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    request: VisualizationRequest,
+) -> TreeVisualizationRead | LinearVisualizationRead | Response:
+    """The inside of a model version (latest of application + canonicalName unless one is named): a window of one
+    tree with a record's path, or a linear model's coefficients; ``"format": "svg"`` draws the tree."""
+    ref = VersionRef.model_validate(request.model_dump(include=set(VersionRef.model_fields)))
+    options = VisualizationOptions.model_validate(request.model_dump(include=set(VisualizationOptions.model_fields)))
+    limit = settings.visualize_max_nodes
+    if request.format == "svg":
+        svg = service.visualization_svg(db, artifacts, visualizers, principal, ref, options, max_nodes=limit)
+        return Response(svg, media_type="image/svg+xml")
+    return service.visualize(db, artifacts, visualizers, principal, ref, options, max_nodes=limit)
+
+
+@router.get("/modelstore/models/{model_id}/visualization")
+def model_visualization(
+    model_id: str,
+    db: Db,
+    artifacts: Artifacts,
+    visualizers: Visualizers,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    options: Options,
+) -> TreeVisualizationRead | LinearVisualizationRead:
+    """The inside of one model version; ``record`` (JSON) traces that record's path."""
+    return service.visualize(
+        db, artifacts, visualizers, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
+    )
+
+
+@router.get("/modelstore/models/{model_id}/visualization.svg", response_class=Response, responses=_SVG)
+def model_visualization_svg(
+    model_id: str,
+    db: Db,
+    artifacts: Artifacts,
+    visualizers: Visualizers,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    options: Options,
+) -> Response:
+    """One tree of a model version drawn as SVG (usable in an ``<img src>``), the record's path highlighted."""
+    svg = service.visualization_svg(
+        db, artifacts, visualizers, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
+    )
+    return Response(svg, media_type="image/svg+xml")

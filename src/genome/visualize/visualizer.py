@@ -1,0 +1,381 @@
+"""``ModelVisualizer``: the inside of a fitted tree or linear model, as JSON-ready data a UI or the SVG draws.
+
+Fit once per model version (extraction and the stored sample's predictions are kept), then ask for any tree,
+window and record; each answer is bounded by the visualizer's ``max_nodes``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from genome.errors import InvalidInput, NotFitted
+from genome.explain.tabular import check_entries
+from genome.formats.registry import class_path, module_root
+from genome.visualize.forest import Forest, LinearModel
+from genome.visualize.graph import TreeGraph, format_number
+
+__all__ = ["MAX_NODES", "ModelVisualizer", "extract"]
+
+MAX_NODES = 4095
+_BINS = 10
+_SCATTER_POINTS = 100
+# module root -> the module reading that framework's models (Spark models are read from their saved files instead)
+_EXTRACTORS = {"sklearn": "_sklearn", "xgboost": "_xgboost", "lightgbm": "_lightgbm"}
+
+
+def extract(model: Any, feature_names: list[str] | None = None) -> Forest | LinearModel:
+    """The trees or coefficients of a fitted model; an unsupported model raises ``InvalidInput`` naming its type."""
+    if isinstance(model, Forest | LinearModel):  # read from a saved model's files (Spark ML)
+        return model if model.feature_names or not feature_names else replace(model, feature_names=feature_names)
+    reader = _EXTRACTORS.get(module_root(model))
+    extracted = importlib.import_module(f"genome.visualize.{reader}").extract(model, feature_names) if reader else None
+    if extracted is None:
+        raise InvalidInput(
+            f"{class_path(model)} cannot be visualized: supported are trees, forests and boosted ensembles of "
+            "scikit-learn, XGBoost, LightGBM and Spark ML, and linear and logistic models",
+            field="model",
+        )
+    return extracted
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _label(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+class ModelVisualizer:
+    """Reads a fitted model's trees (or coefficients) and answers views of them.
+
+    Args:
+        depth: levels shown below the window's root when a request does not say.
+        max_nodes: the most nodes one view holds, whatever the request asks (at most ``MAX_NODES``).
+
+    Example:
+        >>> from sklearn.tree import DecisionTreeRegressor
+        >>> model = DecisionTreeRegressor(max_depth=1).fit([[0.0], [1.0]], [0.0, 2.0])
+        >>> view = ModelVisualizer().fit(model, feature_names=["x"]).visualize(record=[0.9])
+        >>> view["path"]["rule"]
+        'x > 0.5 → 2'
+    """
+
+    def __init__(self, depth: int = 4, max_nodes: int = 255) -> None:
+        self.depth = depth
+        self.max_nodes = max_nodes
+
+    def fit(
+        self,
+        model: Any,
+        *,
+        feature_names: list[str] | None = None,
+        target_classes: list[Any] | None = None,
+        sample: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
+    ) -> ModelVisualizer:
+        """Extract the model (the final step of a scikit-learn Pipeline, after its transforms) and, given a stored
+        ``sample`` of inputs, keep it in the model's own feature space with the labels to group it by: its
+        ``targets`` when given, else the model's predictions."""
+        steps = getattr(model, "steps", None)
+        self.transforms_ = model[:-1] if steps else None
+        self.pipeline_ = [{"name": name, "estimatorClass": class_path(step)} for name, step in steps] if steps else None
+        self.input_names_ = feature_names or _names_in(model)
+        final = steps[-1][1] if steps else model
+        self.extracted_ = extract(final, self._model_space_names(final))
+        self.model_ = None if isinstance(model, Forest | LinearModel) else model
+        self.feature_names_ = self.extracted_.feature_names or [f"feature_{i}" for i in range(self._n_model_features)]
+        self.classes_ = target_classes or self.extracted_.classes
+        self.sample_ = self.groups_ = self.group_by_ = None
+        if sample is not None and len(sample) and isinstance(self.extracted_, Forest):
+            table = np.asarray(sample, dtype=float)
+            self.sample_ = self._model_space(table)
+            self.group_by_ = "target" if targets is not None else "prediction"
+            self.groups_ = np.asarray(targets).ravel() if targets is not None else self._predict(table)
+        return self
+
+    @property
+    def _n_model_features(self) -> int:
+        extracted = self.extracted_
+        return extracted.n_features
+
+    def _model_space_names(self, final: Any) -> list[str] | None:
+        if self.transforms_ is None:
+            return self.input_names_
+        try:
+            return [str(name) for name in self.transforms_.get_feature_names_out(self.input_names_)]
+        except (AttributeError, ValueError, TypeError):  # a transform that cannot name its outputs
+            return None
+
+    def _model_space(self, table: np.ndarray) -> np.ndarray:
+        if self.transforms_ is None:
+            return table
+        transformed = self.transforms_.transform(table)
+        return np.asarray(transformed.toarray() if hasattr(transformed, "toarray") else transformed, dtype=float)
+
+    def _predict(self, table: np.ndarray) -> np.ndarray:
+        if self.model_ is not None and hasattr(self.model_, "predict"):
+            return np.asarray(self.model_.predict(table)).ravel()
+        return _combined(self.extracted_, self._model_space(table), self.classes_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "extracted_"):
+            raise NotFitted("call fit(model) before visualize()")
+
+    def visualize(
+        self,
+        *,
+        tree: int = 0,
+        node: int = 0,
+        depth: int | None = None,
+        max_nodes: int | None = None,
+        record: list[float] | dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """A view of tree ``tree`` from node ``node`` (``depth`` levels, at most ``max_nodes`` nodes), with the
+        path ``record`` takes; for a linear model, its coefficients and the record's contributions."""
+        self._check_fitted()
+        row = self._record(record) if record is not None else None
+        head = {
+            "framework": self.extracted_.framework,
+            "estimatorClass": self.extracted_.estimator_class,
+            "predictionType": self.extracted_.prediction_type,
+            "featureNames": self.feature_names_,
+            "targetClasses": self.classes_,
+            "pipeline": self.pipeline_,
+        }
+        if isinstance(self.extracted_, LinearModel):
+            return {"kind": "linear", **head, **self._linear(self.extracted_, row)}
+        return {"kind": "tree", **head, **self._tree(self.extracted_, tree, node, depth, max_nodes, row)}
+
+    def _record(self, record: list[float] | dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The record as the caller sent it (the pipeline's input) and in the model's feature space."""
+        n_inputs = getattr(self.model_, "n_features_in_", None) or self._n_model_features
+        raw = check_entries([record], self.input_names_, n_inputs, field="record")
+        return raw, self._model_space(raw)[0]
+
+    def _tree(
+        self,
+        forest: Forest,
+        index: int,
+        node: int,
+        depth: int | None,
+        max_nodes: int | None,
+        row: tuple[np.ndarray, np.ndarray] | None,
+    ) -> dict[str, Any]:
+        graph = forest.tree(index)
+        if not 0 <= node < graph.node_count:
+            raise InvalidInput(
+                f"node {node} does not exist: tree {index} has nodes 0-{graph.node_count - 1}", field="node"
+            )
+        budget = min(max_nodes or self.max_nodes, self.max_nodes, MAX_NODES)
+        window = graph.window(node, self.depth if depth is None else depth, budget)
+        shown = set(window.nodes)
+        classes = self.classes_
+        tree_class = None
+        if graph.class_index is not None:
+            tree_class = _label(classes[graph.class_index]) if classes else graph.class_index
+        return {
+            "trees": forest.n_trees,
+            "tree": index,
+            "treeClass": tree_class,
+            "treeScale": graph.scale,
+            "combine": forest.combine,
+            "root": window.root,
+            "depth": window.depth,
+            "maxNodes": budget,
+            "truncated": window.truncated,
+            "totalNodes": graph.node_count,
+            "shownNodes": len(window.nodes),
+            "treeDepth": graph.max_depth,
+            "leaves": int((graph.left < 0).sum()),
+            "strict": graph.strict,
+            "nodes": [self._node(graph, n, shown) for n in window.nodes],
+            "path": self._path(graph, row) if row is not None else None,
+            "data": self._data(graph, window.nodes) if self.sample_ is not None else None,
+        }
+
+    def _node(self, graph: TreeGraph, node: int, shown: set[int]) -> dict[str, Any]:
+        leaf = graph.is_leaf(node)
+        left, right = int(graph.left[node]), int(graph.right[node])
+        counts = graph.value[node] if graph.task == "classification" else None
+        value = None if graph.task == "classification" else _number(graph.value[node][0])
+        has_prediction = graph.task == "classification" or value is not None
+        return {
+            "id": node,
+            "depth": int(graph.depth[node]),
+            "parent": None if graph.parent[node] < 0 else int(graph.parent[node]),
+            "leaf": leaf,
+            "left": None if leaf else left,
+            "right": None if leaf else right,
+            "feature": None if leaf else self.feature_names_[graph.feature[node]],
+            "featureIndex": None if leaf else int(graph.feature[node]),
+            "threshold": None if leaf else _number(graph.threshold[node]),
+            "categories": sorted(graph.categories[node]) if node in graph.categories else None,
+            "strict": graph.strict,
+            "missingGoesLeft": None if leaf else bool(graph.missing_left[node]),
+            "samples": _at(graph.samples, node),
+            "weight": _at(graph.weight, node),
+            "impurity": _at(graph.impurity, node),
+            "gain": _at(graph.gain, node),
+            "classCounts": None if counts is None else [float(c) for c in counts],
+            "value": value,
+            "valueStd": _at(graph.value_std, node),
+            "prediction": _label(graph.leaf_prediction(node, self.classes_)) if has_prediction else None,
+            "collapsed": not leaf and left not in shown,
+            "descendants": int(graph.size[node] - 1),
+        }
+
+    def _path(self, graph: TreeGraph, row: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+        raw, values = row
+        nodes = graph.path(values)
+        steps = []
+        for node, child in itertools.pairwise(nodes):
+            value = float(values[graph.feature[node]])
+            went_left = child == graph.left[node]
+            steps.append(
+                {
+                    "node": node,
+                    "feature": self.feature_names_[graph.feature[node]],
+                    "value": _number(value),
+                    "threshold": _number(graph.threshold[node]),
+                    "categories": sorted(graph.categories[node]) if node in graph.categories else None,
+                    "wentLeft": bool(went_left),
+                    "missing": bool(np.isnan(value)),
+                    "condition": graph.condition(node, bool(went_left), self.feature_names_),
+                }
+            )
+        leaf = nodes[-1]
+        prediction = _label(graph.leaf_prediction(leaf, self.classes_))
+        rules = graph.rules(nodes, self.feature_names_, values)
+        shown = prediction if isinstance(prediction, str) else _shown(prediction)
+        return {
+            "record": {name: _number(v) for name, v in zip(self.feature_names_, values, strict=True)},
+            "input": raw[0].tolist() if self.transforms_ is not None else None,
+            "nodes": nodes,
+            "steps": steps,
+            "leaf": leaf,
+            "prediction": prediction,
+            "rules": rules,
+            "rule": f"{' and '.join(rules) or 'always'} → {shown}",
+            "modelPrediction": _label(self._predict(raw)[0]),
+        }
+
+    def _data(self, graph: TreeGraph, nodes: list[int]) -> dict[str, Any]:
+        table, groups = self.sample_, self.groups_
+        classification = self.extracted_.prediction_type == "classification"
+        labels = sorted({_label(g) for g in groups}, key=str) if classification else None
+        masks = graph.reach(table, nodes)
+        described = {}
+        for node in nodes:
+            mask = masks[node]
+            entry: dict[str, Any] = {"rows": int(mask.sum())}
+            if graph.is_leaf(node):
+                if classification:
+                    entry["classCounts"] = {str(g): int((groups[mask] == g).sum()) for g in labels}
+                else:
+                    entry["summary"] = _summary(groups[mask].astype(float))
+            else:
+                feature = int(graph.feature[node])
+                column = table[:, feature]
+                finite = column[np.isfinite(column)]
+                edges = np.histogram_bin_edges(finite if len(finite) else [0.0], bins=_BINS)
+                if classification:
+                    counts = {str(g): np.histogram(column[mask & (groups == g)], edges)[0].tolist() for g in labels}
+                    entry["histogram"] = {
+                        "feature": self.feature_names_[feature],
+                        "edges": edges.tolist(),
+                        "counts": counts,
+                    }
+                else:
+                    entry["scatter"] = _scatter(column[mask], groups[mask].astype(float), self.feature_names_[feature])
+                    entry["summary"] = _summary(groups[mask].astype(float))
+            described[str(node)] = entry
+        return {"rows": int(table.shape[0]), "groupBy": self.group_by_, "groups": labels, "nodes": described}
+
+    def _linear(self, linear: LinearModel, row: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+        names = self.feature_names_
+        coefficients = [
+            {
+                "output": _label(output),
+                "intercept": float(intercept),
+                "weights": {name: float(w) for name, w in zip(names, weights, strict=True)},
+            }
+            for output, intercept, weights in zip(linear.outputs, linear.intercepts, linear.coefficients, strict=True)
+        ]
+        view: dict[str, Any] = {"link": linear.link, "outputs": linear.outputs, "coefficients": coefficients}
+        view["record"] = None
+        if row is not None:
+            raw, values = row
+            scores = linear.coefficients @ values + linear.intercepts
+            contributions = linear.coefficients * values
+            view["record"] = {
+                "values": {name: _number(v) for name, v in zip(names, values, strict=True)},
+                "input": raw[0].tolist() if self.transforms_ is not None else None,
+                "outputs": [
+                    {
+                        "output": _label(output),
+                        "score": float(score),
+                        "contributions": {name: float(c) for name, c in zip(names, parts, strict=True)},
+                    }
+                    for output, score, parts in zip(linear.outputs, scores, contributions, strict=True)
+                ],
+                "modelPrediction": _label(self._predict(raw)[0]),
+            }
+        return view
+
+
+def _names_in(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def _at(values: np.ndarray | None, node: int) -> float | None:
+    return None if values is None else _number(values[node])
+
+
+def _shown(value: Any) -> str:
+    return format_number(value) if isinstance(value, float) else str(value)
+
+
+def _summary(values: np.ndarray) -> dict[str, float | int | None]:
+    if not len(values):
+        return {"count": 0, "mean": None, "std": None, "min": None, "max": None}
+    return {
+        "count": len(values),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
+def _scatter(x: np.ndarray, y: np.ndarray, feature: str) -> dict[str, Any]:
+    """At most ``_SCATTER_POINTS`` (x, y) points, evenly spaced through the rows so the view stays small."""
+    keep = np.linspace(0, len(x) - 1, min(len(x), _SCATTER_POINTS)).astype(int) if len(x) else np.array([], int)
+    return {"feature": feature, "x": [_number(v) for v in x[keep]], "y": [float(v) for v in y[keep]]}
+
+
+def _combined(extracted: Forest | LinearModel, table: np.ndarray, classes: list[Any] | None) -> np.ndarray:
+    """The model's prediction from its extracted form, for models read from saved files (Spark ML), where no
+    library object is loaded to ask."""
+    if isinstance(extracted, LinearModel):
+        scores = table @ extracted.coefficients.T + extracted.intercepts
+        if extracted.prediction_type == "regression":
+            return scores[:, 0]
+        picks = (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+        return np.asarray([classes[i] if classes else i for i in picks])
+    trees = [extracted.tree(i) for i in range(extracted.n_trees)]
+    leaves = [[graph.path(row)[-1] for row in table] for graph in trees]
+    outputs = np.stack([graph.value[nodes] * graph.scale for graph, nodes in zip(trees, leaves, strict=True)])
+    if extracted.combine == "mean" and extracted.prediction_type == "classification":
+        outputs = outputs / outputs.sum(axis=2, keepdims=True)
+    joined = outputs.mean(axis=0) if extracted.combine in ("mean", "single") else outputs.sum(axis=0)
+    if extracted.prediction_type == "regression":
+        return joined[:, 0]
+    picks = (joined[:, 0] > 0).astype(int) if joined.shape[1] == 1 else joined.argmax(axis=1)
+    return np.asarray([classes[i] if classes else i for i in picks])
