@@ -79,9 +79,7 @@ def test_svg_drawings_of_a_tree(server, store, forest) -> None:
     ids = {g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g") if (g.get("id") or "").startswith("node-")}
     assert len(ids) == forest.estimators_[1].tree_.node_count
     on_path = {
-        g.get("id")
-        for g in svg.iter("{http://www.w3.org/2000/svg}g")
-        if "on-path" in (g.get("class") or "").split()
+        g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g") if "on-path" in (g.get("class") or "").split()
     }
     path = forest.estimators_[1].decision_path(IRIS.data[60:61].astype(np.float32)).indices
     assert on_path == {f"node-{node}" for node in path}
@@ -97,7 +95,9 @@ def test_the_sdk_visualizes_linear_models_and_trees(server, store, forest) -> No
     assert view["kind"] == "linear" and view["link"] == "softmax"
     assert [c["output"] for c in view["coefficients"]] == [0, 1, 2]
     assert list(view["coefficients"][0]["weights"].values()) == pytest.approx(logistic.coef_[0])
-    assert [o["score"] for o in view["record"]["outputs"]] == pytest.approx(logistic.decision_function(IRIS.data[:1])[0])
+    assert [o["score"] for o in view["record"]["outputs"]] == pytest.approx(
+        logistic.decision_function(IRIS.data[:1])[0]
+    )
 
     saved = _save(store, forest, "/iris/forest-sdk", sample=False)
     missing = IRIS.data[0].copy()
@@ -125,9 +125,7 @@ def test_bad_requests_get_a_clear_error(server, store, forest) -> None:
 
     diabetes = load_diabetes()
     knn = KNeighborsRegressor().fit(diabetes.data, diabetes.target)
-    other = store.save_model(
-        GenomeEstimator(knn), {**META, "canonicalName": "/diabetes/knn", "application": "flowers"}
-    )
+    other = store.save_model(GenomeEstimator(knn), {**META, "canonicalName": "/diabetes/knn", "application": "flowers"})
     response = server.http.post(VISUALIZE, json={"id": other["id"]})
     assert response.status_code == 400
     assert "KNeighborsRegressor" in response.json()["error"]["message"]

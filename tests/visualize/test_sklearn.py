@@ -203,8 +203,10 @@ def test_pipelines_show_the_final_estimator_after_the_transforms() -> None:
     names = [name.replace(" (cm)", "").replace(" ", "_") for name in IRIS.feature_names]
     pipeline = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0))
     pipeline.fit(IRIS.data, IRIS.target)
-    view = ModelVisualizer().fit(pipeline, feature_names=names, sample=IRIS.data).visualize(
-        tree=1, record=IRIS.data[70].tolist()
+    view = (
+        ModelVisualizer()
+        .fit(pipeline, feature_names=names, sample=IRIS.data)
+        .visualize(tree=1, record=IRIS.data[70].tolist())
     )
     assert [step["name"] for step in view["pipeline"]] == ["standardscaler", "randomforestclassifier"]
     scaled = pipeline[:-1].transform(IRIS.data[70:71])[0]
