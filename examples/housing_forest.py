@@ -47,10 +47,11 @@ def main() -> None:
         modality="tabular",
     )
 
-    # a global view of the model's explanations, from a representative sample (1-3k rows work well)
+    # a global view of the model's explanations, from a representative sample (1-3k rows work well); with the
+    # sample's targets, the tree visualizations also show the data in each node
     rows = dataset_train.data.shape[0]
-    data_to_explain = dataset_train.data[np.random.default_rng(0).choice(rows, min(1200, rows), replace=False), :]
-    genome_model.explainer.sampleExplanations(data_to_explain)
+    picked = np.random.default_rng(0).choice(rows, min(1200, rows), replace=False)
+    genome_model.explainer.sampleExplanations(dataset_train.data[picked, :], dataset_train.target[picked])
 
     saved = model_store.save_model(
         genome_model,

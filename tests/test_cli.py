@@ -78,6 +78,25 @@ def test_models_list_and_show(server) -> None:
     assert "does not exist" in missing.output
 
 
+def test_models_visualize_draws_a_tree_and_a_path(server, tmp_path) -> None:
+    X, y = load_iris(return_X_y=True)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    with server.store() as store:
+        record = store.save_model(GenomeEstimator(model), {"application": "search", "canonicalName": "/iris/viz"})
+    admin = ["--url", server.url, "--token", server.token]
+    svg = str(tmp_path / "t.svg")
+    shown = runner.invoke(
+        app, ["models", "visualize", record["id"], "--record", "[6.0, 2.9, 4.5, 1.5]", "--svg", svg, *admin], env=WIDE
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "tree 0 of 1" in shown.output
+    assert "feature_3 <= 0.8" in shown.output or "feature_2 <= 2.45" in shown.output
+    assert "path: " in shown.output and "→ 1" in shown.output
+    assert (tmp_path / "t.svg").read_text().count("node-") >= model.tree_.node_count
+    bad = runner.invoke(app, ["models", "visualize", record["id"], "--record", "[1,", *admin])
+    assert bad.exit_code == 1 and "not JSON" in bad.output
+
+
 def test_users_and_tokens_commands(server) -> None:
     admin = ["--url", server.url, "--token", server.token]
     added = runner.invoke(

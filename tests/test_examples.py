@@ -83,3 +83,15 @@ def test_seed_pipelines_run_the_example_scripts(make_server) -> None:
     for name in ("/housing/ca/forest-1", "/classifier/text/randomforest", "/classifier/mobilenet/v2"):
         versions = store.search_models({"field": "canonicalName", "op": "eq", "value": name})["items"]
         assert {version["pipelineRunId"] for version in versions} >= {run["id"] for run in finished}
+
+
+def test_visualize_forest_example_draws_the_first_tree(make_server, tmp_path) -> None:
+    import xml.etree.ElementTree as ET
+
+    server = make_server("sqlite")
+    run_example(server, "housing_forest.py", "--offline")
+    result = run_example(server, "visualize_forest.py", "--svg", "tree-0.svg", cwd=tmp_path)
+    assert "/housing/ca/forest-1 v1: tree 0 of 120" in result.stdout
+    assert "path: " in result.stdout and " → " in result.stdout
+    assert "sample rows in that leaf:" in result.stdout
+    assert ET.parse(tmp_path / "tree-0.svg").getroot().tag.endswith("svg")

@@ -179,6 +179,8 @@ class ModelVisualizer:
         tree_class = None
         if graph.class_index is not None:
             tree_class = _label(classes[graph.class_index]) if classes else graph.class_index
+        path = self._path(graph, row) if row is not None else None
+        data_nodes = list(dict.fromkeys(window.nodes + (path["nodes"] if path else [])))  # the path's leaf too
         return {
             "trees": forest.n_trees,
             "tree": index,
@@ -195,8 +197,8 @@ class ModelVisualizer:
             "leaves": int((graph.left < 0).sum()),
             "strict": graph.strict,
             "nodes": [self._node(graph, n, shown) for n in window.nodes],
-            "path": self._path(graph, row) if row is not None else None,
-            "data": self._data(graph, window.nodes) if self.sample_ is not None else None,
+            "path": path,
+            "data": self._data(graph, data_nodes) if self.sample_ is not None else None,
         }
 
     def _node(self, graph: TreeGraph, node: int, shown: set[int]) -> dict[str, Any]:
