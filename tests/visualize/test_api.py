@@ -57,6 +57,7 @@ def test_a_forests_tree_with_a_records_path_and_node_data(server, store, forest)
     assert " → " in view["path"]["rule"]
     data = view["data"]
     assert data["groupBy"] == "target" and data["rows"] == 150
+    assert data["groups"] == CLASSES  # the sample's class codes, shown by the names the model was saved with
     shown = {node["id"] for node in view["nodes"]} | set(view["path"]["nodes"])  # the window and the whole path
     assert set(data["nodes"]) == {str(node) for node in shown}
     assert sum(data["nodes"][str(leaf)]["rows"] for leaf in [view["path"]["leaf"]]) > 0

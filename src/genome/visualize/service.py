@@ -22,6 +22,7 @@ from genome.visualize.schemas import (
     Visualization,
     VisualizationOptions,
 )
+from genome.visualize.svg import render_tree
 from genome.visualize.visualizer import ModelVisualizer
 
 __all__ = ["VisualizerCache", "visualization_svg", "visualize"]
@@ -128,6 +129,4 @@ def visualization_svg(
             f"{view['estimatorClass']} is a linear model: its drawing is the JSON view's coefficients; SVG draws trees",
             field="format",
         )
-    from genome.visualize.svg import render_tree
-
     return render_tree(view)

@@ -96,8 +96,17 @@ class ModelVisualizer:
             table = np.asarray(sample, dtype=float)
             self.sample_ = self._model_space(table)
             self.group_by_ = "target" if targets is not None else "prediction"
-            self.groups_ = np.asarray(targets).ravel() if targets is not None else self._predict(table)
+            groups = np.asarray(targets).ravel() if targets is not None else self._predict(table)
+            self.groups_ = self._class_names(groups)
         return self
+
+    def _class_names(self, groups: np.ndarray) -> np.ndarray:
+        """Labels the model knows by code (0, 1, 2) shown by the names it was saved with (``target_classes``)."""
+        codes, names = self.extracted_.classes, self.classes_
+        if self.extracted_.prediction_type != "classification" or not codes or not names or len(codes) != len(names):
+            return groups
+        named = {str(code): name for code, name in zip(codes, names, strict=True)}
+        return np.asarray([named.get(str(_label(g)), _label(g)) for g in groups], dtype=object)
 
     @property
     def _n_model_features(self) -> int:
@@ -270,7 +279,10 @@ class ModelVisualizer:
     def _data(self, graph: TreeGraph, nodes: list[int]) -> dict[str, Any]:
         table, groups = self.sample_, self.groups_
         classification = self.extracted_.prediction_type == "classification"
-        labels = sorted({_label(g) for g in groups}, key=str) if classification else None
+        labels = None
+        if classification:
+            order = {str(name): index for index, name in enumerate(self.classes_ or [])}
+            labels = sorted({_label(g) for g in groups}, key=lambda g: (order.get(str(g), len(order)), str(g)))
         masks = graph.reach(table, nodes)
         described = {}
         for node in nodes:
