@@ -47,9 +47,7 @@ def _options(
 Options = Annotated[VisualizationOptions, Depends(_options)]
 
 
-@router.post(
-    "/routing/visualization", response_model=TreeVisualizationRead | LinearVisualizationRead, responses=_SVG
-)
+@router.post("/routing/visualization", response_model=TreeVisualizationRead | LinearVisualizationRead, responses=_SVG)
 def visualization(
     db: Db,
     artifacts: Artifacts,
