@@ -76,7 +76,7 @@ def render_tree(view: dict[str, Any]) -> str:
 
     width = max(slots * _SLOT, _MIN_WIDTH) + 2 * _MARGIN
     estimator = str(view.get("estimatorClass") or "Tree").rsplit(".", 1)[-1]  # the class, not its module path
-    title = f"{estimator} · tree {int(view.get('tree', 0)) + 1} of {view.get('trees', 1)}"
+    title = f"{estimator} · tree #{int(view.get('tree', 0))} of {view.get('trees', 1)}"
     title += f" · from node {root}" if root else ""
     title += " (view truncated)" if view.get("truncated") else ""
     legend, legend_h = _legend(colours, width)
