@@ -152,7 +152,7 @@ def test_a_small_view_has_one_group_per_node_with_its_kind_and_the_path(small) -
     marked = [e for e in root.iter(f"{SVG}path") if "on-path" in e.get("class", "")]
     assert len(marked) == 2 and all(e.get("stroke") == PATH_COLOUR for e in marked)
     texts = _texts(root)
-    assert "DecisionTreeClassifier · tree 3 of 5 (view truncated)" in texts
+    assert "DecisionTreeClassifier · tree #2 of 5 (view truncated)" in texts
     assert "city in {1, 4}" in texts and "in {1, 4}" in texts and "not in {1, 4}" in texts
     assert "→ setosa" in texts and "≤ 0.5" in texts and "> 0.5" in texts
     assert texts[-1] == "Prediction: → setosa"
