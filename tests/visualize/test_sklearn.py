@@ -118,7 +118,9 @@ def test_hist_gradient_boosting_with_missing_values_and_categories() -> None:
         graph = forest.tree(index)
         nodes = model._predictors[index][0].nodes
         assert graph.node_count == len(nodes) and graph.samples[0] == X.shape[0]
-        raw += graph.value[[graph.path(row)[-1] for row in X], 0]
+        leaves = [graph.path(row)[-1] for row in X]
+        np.testing.assert_array_equal(graph.apply(X), leaves)  # categories and missing values, all rows at once
+        raw += graph.value[leaves, 0]
     np.testing.assert_allclose(raw, model.decision_function(X), atol=1e-9)
 
     regressor = HistGradientBoostingRegressor(max_iter=5, random_state=0).fit(DIABETES.data, DIABETES.target)
@@ -246,3 +248,14 @@ def test_linear_models_coefficients_per_class_by_feature(model, data, link) -> N
         assert sum(output["contributions"].values()) == pytest.approx(
             output["score"] - next(c["intercept"] for c in view["coefficients"] if c["output"] == output["output"])
         )
+
+
+def test_apply_finds_every_rows_leaf_at_once() -> None:
+    X = DIABETES.data.copy()
+    X[::5, 2] = np.nan
+    model = HistGradientBoostingRegressor(max_iter=3, random_state=0).fit(X, DIABETES.target)
+    for index in range(3):
+        graph = extract(model).tree(index)
+        np.testing.assert_array_equal(graph.apply(X), [graph.path(row)[-1] for row in X])
+    tree = DecisionTreeClassifier(random_state=0).fit(IRIS.data, IRIS.target)
+    np.testing.assert_array_equal(extract(tree).tree(0).apply(IRIS.data), tree.apply(IRIS.data.astype(np.float32)))

@@ -69,7 +69,7 @@ class TreeGraph:
         count = len(self.feature)
         self.depth = np.zeros(count, dtype=np.int64)
         self.parent = np.full(count, -1, dtype=np.int64)
-        order = self._preorder()
+        order = self.order = self._preorder()
         for node in order:
             for child in (self.left[node], self.right[node]):
                 if child >= 0:
@@ -122,6 +122,22 @@ class TreeGraph:
             nodes.append(node)
         return nodes
 
+    def apply(self, table: np.ndarray) -> np.ndarray:
+        """The leaf each row of ``table`` ends in, level by level for all rows at once."""
+        nodes = np.zeros(table.shape[0], dtype=np.int64)
+        active = np.flatnonzero(self.left[nodes] >= 0)
+        while len(active):
+            current = nodes[active]
+            values = table[active, self.feature[current]].astype(self.input_dtype).astype(np.float64)
+            left = values < self.threshold[current] if self.strict else values <= self.threshold[current]
+            for node in self.categories.keys() & set(current.tolist()):
+                at = current == node
+                left[at] = np.isin(values[at], list(self.categories[node]))
+            left = np.where(np.isnan(values), self.missing_left[current], left)
+            nodes[active] = np.where(left, self.left[current], self.right[current])
+            active = active[self.left[nodes[active]] >= 0]
+        return nodes
+
     def reach(self, table: np.ndarray, nodes: list[int]) -> dict[int, np.ndarray]:
         """Which rows of ``table`` reach each of ``nodes``, as boolean masks."""
         wanted = set(nodes)
@@ -131,7 +147,7 @@ class TreeGraph:
                 wanted.add(parent)
                 parent = int(self.parent[parent])
         masks = {0: np.ones(table.shape[0], dtype=bool)}
-        for node in self._preorder():
+        for node in self.order:
             if node not in masks or self.left[node] < 0:
                 continue
             children = [int(self.left[node]), int(self.right[node])]

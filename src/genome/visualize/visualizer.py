@@ -384,7 +384,7 @@ def _combined(extracted: Forest | LinearModel, table: np.ndarray, classes: list[
         picks = (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
         return np.asarray([classes[i] if classes else i for i in picks])
     trees = [extracted.tree(i) for i in range(extracted.n_trees)]
-    leaves = [[graph.path(row)[-1] for row in table] for graph in trees]
+    leaves = [graph.apply(table) for graph in trees]
     outputs = np.stack([graph.value[nodes] * graph.scale for graph, nodes in zip(trees, leaves, strict=True)])
     if extracted.combine == "mean" and extracted.prediction_type == "classification":
         outputs = outputs / outputs.sum(axis=2, keepdims=True)
