@@ -128,9 +128,20 @@ class ModelVisualizer:
         return np.asarray(transformed.toarray() if hasattr(transformed, "toarray") else transformed, dtype=float)
 
     def _predict(self, table: np.ndarray) -> np.ndarray:
-        if self.model_ is not None and hasattr(self.model_, "predict"):
-            return np.asarray(self.model_.predict(table)).ravel()
-        return _combined(self.extracted_, self._model_space(table), self.classes_)
+        """The model's predictions as labels or values, one per row, however its library shapes them."""
+        model = self.model_
+        if model is None or not hasattr(model, "predict"):
+            return _combined(self.extracted_, self._model_space(table), self.classes_)
+        if module_root(model) == "xgboost" and not hasattr(model, "get_booster"):  # a raw Booster takes a DMatrix
+            import xgboost
+
+            predicted = np.asarray(model.predict(xgboost.DMatrix(table, feature_names=model.feature_names)))
+        else:
+            predicted = np.asarray(model.predict(table))
+        if self.extracted_.prediction_type == "classification" and predicted.dtype.kind == "f":
+            # raw boosters answer with probabilities: per class, or of the second class
+            return _picks(predicted.reshape(len(table), -1), self.extracted_.classes, 0.5)
+        return predicted.ravel()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "extracted_"):
@@ -374,22 +385,26 @@ def _scatter(x: np.ndarray, y: np.ndarray, feature: str) -> dict[str, Any]:
     return {"feature": feature, "x": [_number(v) for v in x[keep]], "y": [float(v) for v in y[keep]]}
 
 
+def _picks(scores: np.ndarray, classes: list[Any] | None, threshold: float) -> np.ndarray:
+    """Classes from per-class scores (the highest wins) or one column scoring the second class."""
+    picks = (scores[:, 0] > threshold).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+    return np.asarray([classes[i] if classes else i for i in picks])
+
+
 def _combined(extracted: Forest | LinearModel, table: np.ndarray, classes: list[Any] | None) -> np.ndarray:
     """The model's prediction from its extracted form, for models read from saved files (Spark ML), where no
-    library object is loaded to ask."""
+    library object is loaded to ask. Boosted sums carry no base score: Spark's GBT has none."""
     if isinstance(extracted, LinearModel):
         scores = table @ extracted.coefficients.T + extracted.intercepts
-        if extracted.prediction_type == "regression":
-            return scores[:, 0]
-        picks = (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
-        return np.asarray([classes[i] if classes else i for i in picks])
+        return scores[:, 0] if extracted.prediction_type == "regression" else _picks(scores, classes, 0.0)
     trees = [extracted.tree(i) for i in range(extracted.n_trees)]
-    leaves = [graph.apply(table) for graph in trees]
-    outputs = np.stack([graph.value[nodes] * graph.scale for graph, nodes in zip(trees, leaves, strict=True)])
-    if extracted.combine == "mean" and extracted.prediction_type == "classification":
-        outputs = outputs / outputs.sum(axis=2, keepdims=True)
-    joined = outputs.mean(axis=0) if extracted.combine in ("mean", "single") else outputs.sum(axis=0)
-    if extracted.prediction_type == "regression":
-        return joined[:, 0]
-    picks = (joined[:, 0] > 0).astype(int) if joined.shape[1] == 1 else joined.argmax(axis=1)
-    return np.asarray([classes[i] if classes else i for i in picks])
+    if extracted.combine == "sum":
+        joined = np.zeros((table.shape[0], extracted.classes_per_round))
+        for graph in trees:
+            joined[:, graph.class_index or 0] += graph.scale * graph.value[graph.apply(table), 0]
+    else:
+        outputs = np.stack([graph.value[graph.apply(table)] for graph in trees])
+        if extracted.prediction_type == "classification":  # a forest averages its trees' class shares
+            outputs = outputs / outputs.sum(axis=2, keepdims=True)
+        joined = outputs.mean(axis=0)
+    return joined[:, 0] if extracted.prediction_type == "regression" else _picks(joined, classes, 0.0)
