@@ -53,7 +53,7 @@ def test_a_forests_tree_with_a_records_path_and_node_data(server, store, forest)
     leaf = forest.estimators_[2].apply(IRIS.data[120:121].astype(np.float32))[0]
     assert view["path"]["leaf"] == leaf
     assert view["path"]["prediction"] == CLASSES[int(np.argmax(tree.value[leaf]))]
-    assert view["path"]["modelPrediction"] == forest.predict(IRIS.data[120:121])[0]
+    assert view["path"]["modelPrediction"] == CLASSES[forest.predict(IRIS.data[120:121])[0]]
     assert " → " in view["path"]["rule"]
     data = view["data"]
     assert data["groupBy"] == "target" and data["rows"] == 150

@@ -72,6 +72,10 @@ def test_trees_and_forests_match_the_models_own_structure_and_predictions(model,
             np.testing.assert_allclose(proportions, estimator.predict_proba(X), atol=1e-12)
         else:
             np.testing.assert_allclose(values[:, 0], estimator.predict(X))
+    # the whole model's prediction, combined from the extracted trees
+    visualizer = ModelVisualizer().fit(model)
+    for row, expected in zip(X[::15], model.predict(X[::15]), strict=True):
+        assert visualizer.visualize(record=row.tolist())["path"]["modelPrediction"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,11 @@ class ModelVisualizer:
             table = np.asarray(sample, dtype=float)
             self.sample_ = self._model_space(table)
             self.group_by_ = "target" if targets is not None else "prediction"
-            groups = np.asarray(targets).ravel() if targets is not None else self._predict(table)
-            self.groups_ = self._class_names(groups)
+            self.groups_ = (
+                self._class_names(np.asarray(targets).ravel()) if targets is not None else self._predict(table)
+            )
+            # one set of histogram bins per feature, so a node's histogram compares with its parent's
+            self.edges_ = [_edges(column) for column in self.sample_.T]
         return self
 
     def _class_names(self, groups: np.ndarray) -> np.ndarray:
@@ -128,20 +131,22 @@ class ModelVisualizer:
         return np.asarray(transformed.toarray() if hasattr(transformed, "toarray") else transformed, dtype=float)
 
     def _predict(self, table: np.ndarray) -> np.ndarray:
-        """The model's predictions as labels or values, one per row, however its library shapes them."""
-        model = self.model_
-        if model is None or not hasattr(model, "predict"):
-            return _combined(self.extracted_, self._model_space(table), self.classes_)
+        """The model's predictions, one per row, classes by the names the model was saved with. Trees that vote or
+        average are combined here from their extracted form (exact, and far quicker for one row than a forest's own
+        ``predict``); boosted models, whose base score only their library knows, ask the library."""
+        model, extracted = self.model_, self.extracted_
+        if model is None or (isinstance(extracted, Forest) and extracted.combine != "sum"):
+            return self._class_names(_combined(extracted, self._model_space(table), extracted.classes))
         if module_root(model) == "xgboost" and not hasattr(model, "get_booster"):  # a raw Booster takes a DMatrix
             import xgboost
 
             predicted = np.asarray(model.predict(xgboost.DMatrix(table, feature_names=model.feature_names)))
         else:
             predicted = np.asarray(model.predict(table))
-        if self.extracted_.prediction_type == "classification" and predicted.dtype.kind == "f":
+        if extracted.prediction_type == "classification" and predicted.dtype.kind == "f":
             # raw boosters answer with probabilities: per class, or of the second class
-            return _picks(predicted.reshape(len(table), -1), self.extracted_.classes, 0.5)
-        return predicted.ravel()
+            predicted = _picks(predicted.reshape(len(table), -1), extracted.classes, 0.5)
+        return self._class_names(predicted.ravel())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "extracted_"):
@@ -306,9 +311,7 @@ class ModelVisualizer:
                     entry["summary"] = _summary(groups[mask].astype(float))
             else:
                 feature = int(graph.feature[node])
-                column = table[:, feature]
-                finite = column[np.isfinite(column)]
-                edges = np.histogram_bin_edges(finite if len(finite) else [0.0], bins=_BINS)
+                column, edges = table[:, feature], self.edges_[feature]
                 if classification:
                     counts = {str(g): np.histogram(column[mask & (groups == g)], edges)[0].tolist() for g in labels}
                     entry["histogram"] = {
@@ -352,6 +355,11 @@ class ModelVisualizer:
                 "modelPrediction": _label(self._predict(raw)[0]),
             }
         return view
+
+
+def _edges(column: np.ndarray) -> np.ndarray:
+    finite = column[np.isfinite(column)]
+    return np.histogram_bin_edges(finite if len(finite) else [0.0], bins=_BINS)
 
 
 def _names_in(model: Any) -> list[str] | None:
