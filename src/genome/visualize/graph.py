@@ -21,6 +21,7 @@ import numpy as np
 __all__ = ["TreeGraph", "Window", "format_number"]
 
 Task = Literal["classification", "regression", "raw"]
+_WALK_ROWS = 8  # up to this many rows, walking each one beats vectorizing
 
 
 def format_number(value: float) -> str:
@@ -69,6 +70,13 @@ class TreeGraph:
         count = len(self.feature)
         self.depth = np.zeros(count, dtype=np.int64)
         self.parent = np.full(count, -1, dtype=np.int64)
+        self._lists = (
+            self.feature.tolist(),
+            self.threshold.tolist(),
+            self.left.tolist(),
+            self.right.tolist(),
+            self.missing_left.tolist(),
+        )
         order = self.order = self._preorder()
         for node in order:
             for child in (self.left[node], self.right[node]):
@@ -114,16 +122,27 @@ class TreeGraph:
         return np.where(missing, bool(self.missing_left[node]), left)
 
     def path(self, record: np.ndarray) -> list[int]:
-        """The node ids one record visits, root to leaf."""
+        """The node ids one record visits, root to leaf (walked on plain lists: a realtime view walks every tree
+        of an ensemble for one record, where numpy's per-call cost would dominate)."""
+        feature, threshold, left, right, missing_left = self._lists
+        values = np.asarray(record, dtype=self.input_dtype).astype(np.float64).tolist()
         nodes, node = [0], 0
-        while self.left[node] >= 0:
-            went_left = bool(self.goes_left(node, np.asarray([record[self.feature[node]]]))[0])
-            node = int(self.left[node] if went_left else self.right[node])
+        while left[node] >= 0:
+            value = values[feature[node]]
+            if value != value:  # NaN: missing
+                went_left = missing_left[node]
+            elif node in self.categories:
+                went_left = value in self.categories[node]
+            else:
+                went_left = value < threshold[node] if self.strict else value <= threshold[node]
+            node = left[node] if went_left else right[node]
             nodes.append(node)
         return nodes
 
     def apply(self, table: np.ndarray) -> np.ndarray:
-        """The leaf each row of ``table`` ends in, level by level for all rows at once."""
+        """The leaf each row of ``table`` ends in, level by level for all rows at once (a few rows walk alone)."""
+        if table.shape[0] <= _WALK_ROWS:
+            return np.asarray([self.path(row)[-1] for row in table], dtype=np.int64)
         nodes = np.zeros(table.shape[0], dtype=np.int64)
         active = np.flatnonzero(self.left[nodes] >= 0)
         while len(active):

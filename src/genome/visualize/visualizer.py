@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +45,7 @@ def extract(model: Any, feature_names: list[str] | None = None) -> Forest | Line
 
 
 def _number(value: Any) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def _label(value: Any) -> Any:
@@ -390,7 +391,7 @@ def _summary(values: np.ndarray) -> dict[str, float | int | None]:
 def _scatter(x: np.ndarray, y: np.ndarray, feature: str) -> dict[str, Any]:
     """At most ``_SCATTER_POINTS`` (x, y) points, evenly spaced through the rows so the view stays small."""
     keep = np.linspace(0, len(x) - 1, min(len(x), _SCATTER_POINTS)).astype(int) if len(x) else np.array([], int)
-    return {"feature": feature, "x": [_number(v) for v in x[keep]], "y": [float(v) for v in y[keep]]}
+    return {"feature": feature, "x": [_number(v) for v in x[keep].tolist()], "y": y[keep].tolist()}
 
 
 def _picks(scores: np.ndarray, classes: list[Any] | None, threshold: float) -> np.ndarray:
