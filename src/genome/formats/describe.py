@@ -33,9 +33,44 @@ def _framework(model: Any) -> str:
     return "custom"
 
 
+def _spark_category(name: str) -> str:
+    if name.startswith("DecisionTree"):
+        return "tree"
+    if name.startswith(("RandomForest", "GBT")):
+        return "ensemble"
+    if name in ("LinearRegressionModel", "LogisticRegressionModel"):
+        return "linear"
+    return "other"
+
+
+def _spark_details(model: Any) -> dict[str, Any]:
+    """What a Spark ML model tells about itself; Spark keeps no feature names or class labels in the model."""
+    module, name = type(model).__module__, type(model).__name__
+    # by module first: LogisticRegressionModel is a classifier whose name says "Regression"
+    if module.endswith(".classification") or "Classification" in name:
+        prediction_type = "classification"
+    elif module.endswith(".regression") or "Regression" in name:
+        prediction_type = "regression"
+    else:
+        prediction_type = None
+    trees = getattr(model, "getNumTrees", None)  # a property on Spark's tree ensembles (a Params getter elsewhere)
+    if callable(trees):
+        trees = trees()
+    if trees is None and hasattr(model, "trees"):
+        trees = len(model.trees)
+    return {
+        "numberOfEstimators": trees,
+        "numberOfFeatures": getattr(model, "numFeatures", None),
+        "predictionType": prediction_type,
+        "targetClasses": None,
+    }
+
+
 def _category(model: Any, framework: str) -> str:
     name = type(model).__name__
     module = type(model).__module__
+    if framework == "spark":
+        return _spark_category(name)
     if hasattr(model, "steps") and framework == "sklearn":
         return "pipeline"
     if framework in ("pytorch", "keras", "tensorflow") or "neural_network" in module:
@@ -99,6 +134,8 @@ def describe(model: Any) -> dict[str, Any]:
         "numberOfFeatures": getattr(model, "n_features_in_", None),
         "predictionType": _PREDICTION_TYPES.get(_estimator_type(final) or ""),
     }
+    if framework == "spark":
+        described.update(_spark_details(model))
     if described["category"] == "pipeline":
         described["steps"] = [{"name": name, "estimatorClass": class_path(step)} for name, step in model.steps]
         described["finalEstimator"] = {

@@ -1,7 +1,7 @@
 """Model serializers: each framework's own format where it has one, cloudpickle for everything else.
 
 A format is picked by the first entry of ``default_formats()`` whose ``matches`` accepts the model, so a new
-framework (Spark ML, say) plugs in by adding one ``ModelFormat`` ahead of the cloudpickle fallback.
+framework plugs in by adding one ``ModelFormat`` ahead of the cloudpickle fallback, as Spark ML does.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ import cloudpickle
 
 from genome.errors import InvalidInput
 
-__all__ = ["ModelFormat", "class_path", "default_formats", "format_for", "format_named", "module_root"]
+__all__ = [
+    "SPARK_FORMAT",
+    "ModelFormat",
+    "class_path",
+    "default_formats",
+    "format_for",
+    "format_named",
+    "module_root",
+]
+
+SPARK_FORMAT = "spark-ml"
 
 
 class ModelFormat(Protocol):
@@ -150,6 +160,36 @@ class _LightGBMBooster:
         return lightgbm.Booster(model_file=str(folder / file_name))
 
 
+class _SparkML:
+    """Spark ML's own save format: a folder of JSON metadata and Parquet data, which ``genome.visualize`` reads
+    without a JVM. Loading it back into a model object needs a running SparkSession, as every Spark model does."""
+
+    name = SPARK_FORMAT
+
+    def matches(self, model: Any) -> bool:
+        return module_root(model) == "pyspark" and hasattr(model, "write")
+
+    def dump(self, model: Any, folder: Path) -> str:
+        model.write().overwrite().save(str(folder / "model.spark"))
+        return "model.spark"
+
+    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+        _require("pyspark", "spark")
+        from pyspark.errors import PySparkRuntimeError
+        from pyspark.sql import SparkSession
+
+        try:
+            # active() also finds a session another thread started (a server's worker thread, say), which
+            # getActiveSession() alone, being per thread, misses
+            SparkSession.active()
+        except PySparkRuntimeError as exc:
+            raise RuntimeError(
+                f"loading this Spark model ({model_class}) needs a running SparkSession: start one first, e.g. "
+                "SparkSession.builder.master('local[1]').getOrCreate()"
+            ) from exc
+        return _import_class(model_class).load(str(folder / file_name))
+
+
 class _CloudPickle:
     """Anything picklable: scikit-learn estimators and pipelines, functions defined in ``__main__``."""
 
@@ -169,7 +209,7 @@ class _CloudPickle:
 
 
 def default_formats() -> list[ModelFormat]:
-    return [_Keras(), _Torch(), _XGBoost(), _LightGBMBooster(), _CloudPickle()]
+    return [_Keras(), _Torch(), _XGBoost(), _LightGBMBooster(), _SparkML(), _CloudPickle()]
 
 
 def format_for(model: Any, formats: list[ModelFormat] | None = None) -> ModelFormat:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from genome.auth.principal import Principal
@@ -10,12 +9,13 @@ from genome.errors import InvalidInput
 from genome.explain.cache import LoadedCache
 from genome.explain.schemas import VersionRef
 from genome.explain.service import resolve_ref
-from genome.formats.bundle import unpack
-from genome.formats.registry import ModelFormat, default_formats
+from genome.formats.bundle import extracted, unpack_fields
+from genome.formats.registry import SPARK_FORMAT, format_named
 from genome.models import service as models
 from genome.models.schemas import ModelVersionRead
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
+from genome.visualize._spark import read_saved
 from genome.visualize.schemas import (
     LinearVisualizationRead,
     TreeVisualizationRead,
@@ -30,27 +30,6 @@ __all__ = ["VisualizerCache", "visualization_svg", "visualize"]
 VisualizerCache = LoadedCache[ModelVisualizer]
 
 
-class _SavedSpark:
-    """Reads a Spark ML model's saved tree data straight from its files: the server needs no JVM to draw it."""
-
-    name = "spark-ml"
-
-    def matches(self, model: Any) -> bool:
-        return False  # only for reading
-
-    def dump(self, model: Any, folder: Path) -> str:
-        raise NotImplementedError
-
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
-        from genome.visualize._spark import read_saved
-
-        return read_saved(folder / file_name, model_class, None)
-
-
-def _formats() -> list[ModelFormat]:
-    return [_SavedSpark(), *default_formats()]
-
-
 def _load(
     db: Database, artifacts: ArtifactStore, principal: Principal, record: ModelVersionRead, max_nodes: int
 ) -> ModelVisualizer:
@@ -61,7 +40,13 @@ def _load(
             field="canonicalName",
         )
     _, data = models.read_artifact(db, artifacts, principal, record.id)
-    model, fields, _manifest = unpack(data, _formats())
+    with extracted(data) as (folder, manifest):
+        fields = unpack_fields(folder, manifest)
+        if manifest["format"] == SPARK_FORMAT:
+            # Spark ML trees are read from the files Spark saved: drawing them needs no JVM on the server
+            model = read_saved(folder / manifest["modelFile"], manifest["modelClass"], fields.get("feature_names"))
+        else:
+            model = format_named(manifest["format"]).load(folder, manifest["modelFile"], manifest["modelClass"])
     samples = fields.get("samples") or {}
     return ModelVisualizer(max_nodes=max_nodes).fit(
         model,
