@@ -42,6 +42,7 @@ bench: install-test
 	$(BIN)/python benchmarks/api_fuzz.py
 	$(BIN)/python benchmarks/explain_bench.py --offline
 	$(BIN)/python benchmarks/sequencer_bench.py
+	$(BIN)/python benchmarks/visualize_bench.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
