@@ -196,6 +196,8 @@ def _node_label(node: dict[str, Any], on_path: bool) -> str:
         text = f"→ {node['prediction']:.4g}" if isinstance(node["prediction"], float) else f"→ {node['prediction']}"
     elif node["categories"] is not None:
         text = f"{node['feature']} in {node['categories']}"
+    elif node["threshold"] is None:  # a split of missing from present values
+        text = f"{node['feature']} is not missing"
     else:
         text = f"{node['feature']} {'<' if node['strict'] else '<='} {node['threshold']:.4g}"
     if node["collapsed"]:
@@ -227,7 +229,7 @@ def models_visualize(
     token: TokenOption = None,
     tree: Annotated[int, typer.Option(help="Which tree of an ensemble (0-based).")] = 0,
     node: Annotated[int, typer.Option(help="Start from this node (0 is the root).")] = 0,
-    depth: Annotated[int, typer.Option(help="Levels to show below the node.")] = 3,
+    depth: Annotated[int, typer.Option(help="Levels to show below the node.")] = 4,
     record: Annotated[
         str | None, typer.Option(help="A record as JSON (list of values or object by feature) to trace.")
     ] = None,
@@ -243,8 +245,8 @@ def models_visualize(
     options: dict[str, Any] = {"id": version_id, "tree": tree, "node": node, "depth": depth}
     with _reporting_errors(), _store(url, token) as store:
         view = store.visualize(row, **options)
-        if svg is not None and view["kind"] == "tree":
-            svg.write_text(store.visualize_svg(row, **options))
+        if svg is not None:
+            svg.write_text(store.visualize_svg(row, **options))  # a linear model: the server says why it cannot
     if as_json:
         console.print_json(json.dumps(view))
         return

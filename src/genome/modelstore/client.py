@@ -238,14 +238,7 @@ class ModelStore(ApiClient):
         if max_nodes is not None:
             body["maxNodes"] = max_nodes
         if record is not None:
-            if hasattr(record, "tolist"):
-                record = record.tolist()
-            # JSON has no NaN: a missing value travels as null
-            body["record"] = (
-                {k: None if v != v else v for k, v in record.items()}
-                if isinstance(record, dict)
-                else [None if v != v else v for v in record]
-            )
+            body["record"] = _record_json(record)
         return body
 
     def sample_explanations(
@@ -319,6 +312,23 @@ class ModelStore(ApiClient):
 
     def delete_model(self, id: str) -> None:
         self._request("DELETE", f"/modelstore/models/{id}")
+
+
+def _json_number(value: Any) -> float | None:
+    number = float(value)  # numpy scalars, ints, bools-as-numbers
+    return None if number != number else number  # JSON has no NaN: a missing value travels as null
+
+
+def _record_json(record: Any) -> list[float | None] | dict[str, float | None]:
+    """One record (a list, a 1-row array, a pandas Series or a dict by feature name) as JSON values."""
+    if hasattr(record, "to_dict"):
+        record = record.to_dict()
+    if isinstance(record, dict):
+        return {str(key): _json_number(value) for key, value in record.items()}
+    values = record.tolist() if hasattr(record, "tolist") else list(record)
+    if len(values) == 1 and isinstance(values[0], list):  # a 1 x n array
+        values = values[0]
+    return [_json_number(value) for value in values]
 
 
 def _version_ref(

@@ -22,7 +22,7 @@ import numpy as np
 
 from genome.errors import InvalidInput
 from genome.formats.registry import class_path
-from genome.visualize.forest import Forest
+from genome.visualize.forest import Forest, plain
 from genome.visualize.graph import TreeGraph
 
 __all__ = ["extract"]
@@ -113,7 +113,7 @@ def extract(model: Any, feature_names: list[str] | None) -> Forest:
     def tree(i: int) -> TreeGraph:
         return _tree(trees[i]["tree_structure"], i % per_round if per_round > 1 else None, scale)
 
-    classes = [c.item() if hasattr(c, "item") else c for c in model.classes_] if hasattr(model, "classes_") else None
+    classes = plain(model.classes_) if hasattr(model, "classes_") else None
     objective = str(dump.get("objective", "")).split(" ")[0]
     classification = classes is not None or objective in ("binary", "multiclass", "multiclassova")
     return Forest(

@@ -6,15 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from genome.errors import InvalidInput
 from genome.formats.registry import class_path
-from genome.visualize.forest import Forest, LinearModel
+from genome.visualize.forest import Forest, LinearModel, plain
 from genome.visualize.graph import TreeGraph
 
 __all__ = ["extract"]
-
-
-def _plain(values: Any) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in values]
 
 
 def _prediction_type(model: Any) -> str:
@@ -62,17 +59,50 @@ def _gain(tree: Any, impurity: np.ndarray, weighted: np.ndarray, leaf: np.ndarra
     return np.where(leaf, np.nan, decrease / weighted[0])
 
 
-def _hist_tree(model: Any, predictor: Any, class_index: int | None) -> TreeGraph:
-    """A HistGradientBoosting predictor: its ``nodes`` record array, categorical splits from its bitsets."""
+def _encoded_columns(model: Any) -> tuple[list[int], dict[int, np.ndarray]]:
+    """How a HistGradientBoosting model with categorical features sees its input: it re-encodes the categories as
+    codes and moves those columns first. Returns the input column of each encoded column, and the raw categories
+    behind the codes of each encoded categorical column."""
+    preprocessor = getattr(model, "_preprocessor", None)
+    if preprocessor is None:
+        return list(range(model.n_features_in_)), {}
+    columns: list[int] = []
+    raw: dict[int, np.ndarray] = {}
+    names = list(getattr(model, "feature_names_in_", []))
+    for _name, transformer, selected in preprocessor.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        picked = np.asarray(selected)
+        if picked.dtype == bool:
+            indices = np.flatnonzero(picked).tolist()
+        elif picked.dtype.kind in "iu":
+            indices = picked.tolist()
+        else:
+            indices = [names.index(str(name)) for name in picked]
+        for position, column in enumerate(indices):
+            if hasattr(transformer, "categories_"):
+                raw[len(columns)] = np.asarray(transformer.categories_[position])
+            columns.append(column)
+    return columns, raw
+
+
+def _hist_tree(predictor: Any, class_index: int | None, columns: list[int], raw: dict[int, np.ndarray]) -> TreeGraph:
+    """A HistGradientBoosting predictor (its ``nodes`` record array), mapped back to the model's input columns;
+    a categorical split lists the raw categories its bitset of codes sends left."""
     nodes = predictor.nodes
     leaf = nodes["is_leaf"].astype(bool)
+    categorical = nodes["is_categorical"].astype(bool) & ~leaf
     categories = {}
-    for node in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
+    for node in np.flatnonzero(categorical):
         bits = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][node]]
-        categories[int(node)] = frozenset(float(c) for c in range(32 * len(bits)) if int(bits[c // 32]) >> (c % 32) & 1)
+        codes = [c for c in range(32 * len(bits)) if int(bits[c // 32]) >> (c % 32) & 1]
+        known = raw.get(int(nodes["feature_idx"][node]))
+        values = [known[c] for c in codes if c < len(known)] if known is not None else codes
+        categories[int(node)] = frozenset(float(v) for v in values)
+    feature = np.asarray([columns[f] for f in nodes["feature_idx"]], dtype=np.int64)
     return TreeGraph(
-        feature=np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
-        threshold=np.where(leaf | nodes["is_categorical"].astype(bool), np.nan, nodes["num_threshold"]),
+        feature=np.where(leaf, -1, feature),
+        threshold=np.where(leaf | categorical, np.nan, nodes["num_threshold"]),
         left=np.where(leaf, -1, nodes["left"].astype(np.int64)),  # unsigned in the record array
         right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
         missing_left=nodes["missing_go_to_left"].astype(bool),
@@ -86,7 +116,7 @@ def _hist_tree(model: Any, predictor: Any, class_index: int | None) -> TreeGraph
 
 
 def _forest(model: Any, names: list[str] | None, n_trees: int, extract: Any, combine: str, per_round: int) -> Forest:
-    classes = _plain(model.classes_) if hasattr(model, "classes_") else None
+    classes = plain(model.classes_) if hasattr(model, "classes_") else None
     return Forest(
         framework="sklearn",
         estimator_class=class_path(model),
@@ -101,18 +131,27 @@ def _forest(model: Any, names: list[str] | None, n_trees: int, extract: Any, com
     )
 
 
+_LOG_LINK = ("PoissonRegressor", "GammaRegressor")
+
+
+def _link(model: Any, outputs: int) -> str:
+    name = type(model).__name__
+    probabilistic = name.startswith("LogisticRegression") or getattr(model, "loss", None) == "log_loss"
+    if hasattr(model, "classes_"):
+        return ("logistic" if outputs == 1 else "softmax") if probabilistic else "identity"
+    tweedie_log = name == "TweedieRegressor" and (model.link == "log" or (model.link == "auto" and model.power > 0))
+    return "log" if name in _LOG_LINK or tweedie_log else "identity"
+
+
 def _linear(model: Any, names: list[str] | None) -> LinearModel:
     coefficients = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
     intercepts = np.broadcast_to(np.asarray(model.intercept_, dtype=np.float64), coefficients.shape[:1]).copy()
-    classes = _plain(model.classes_) if hasattr(model, "classes_") else None
-    logistic = type(model).__name__.startswith("LogisticRegression")
+    classes = plain(model.classes_) if hasattr(model, "classes_") else None
     if classes is not None:
         # a binary classifier keeps one row, which scores the second class
         outputs = classes[1:] if coefficients.shape[0] == 1 and len(classes) == 2 else classes
-        link = ("logistic" if len(outputs) == 1 else "softmax") if logistic else "identity"
     else:
         outputs = ["prediction"] if coefficients.shape[0] == 1 else [f"target_{i}" for i in range(len(coefficients))]
-        link = "identity"
     return LinearModel(
         framework="sklearn",
         estimator_class=class_path(model),
@@ -122,17 +161,29 @@ def _linear(model: Any, names: list[str] | None) -> LinearModel:
         outputs=outputs,
         feature_names=names,
         classes=classes,
-        link=link,  # type: ignore[arg-type]
+        link=_link(model, len(outputs)),  # type: ignore[arg-type]
     )
 
 
+def _single_output(model: Any) -> None:
+    if getattr(model, "n_outputs_", 1) > 1:
+        raise InvalidInput(
+            f"{class_path(model)} predicts {model.n_outputs_} outputs: only single-output trees can be visualized",
+            field="model",
+        )
+
+
 def extract(model: Any, feature_names: list[str] | None) -> Forest | LinearModel | None:
-    """The trees or coefficients of a fitted scikit-learn estimator; None for a kind this module does not read."""
-    names = feature_names or (_plain(model.feature_names_in_) if hasattr(model, "feature_names_in_") else None)
-    if hasattr(model, "tree_"):
+    """The trees or coefficients of a fitted scikit-learn estimator; None for a kind this module does not read
+    (other ensembles of trees, such as bagging, AdaBoost, stacking or voting, combine their trees differently)."""
+    from sklearn import ensemble, svm, tree
+
+    names = feature_names or (plain(model.feature_names_in_) if hasattr(model, "feature_names_in_") else None)
+    if isinstance(model, tree.DecisionTreeClassifier | tree.DecisionTreeRegressor):
+        _single_output(model)
         return _forest(model, names, 1, lambda index: _tree(model), "single", 1)
-    if hasattr(model, "estimators_") and hasattr(model, "learning_rate"):  # GradientBoosting*: (rounds, K) trees
-        grid = model.estimators_
+    if isinstance(model, ensemble.GradientBoostingClassifier | ensemble.GradientBoostingRegressor):
+        grid = model.estimators_  # (rounds, K) trees: one per class and round, K = 1 for two classes
         per_round = grid.shape[1]
 
         def boosted(index: int) -> TreeGraph:
@@ -142,18 +193,30 @@ def extract(model: Any, feature_names: list[str] | None) -> Forest | LinearModel
             )
 
         return _forest(model, names, grid.size, boosted, "sum", per_round)
-    if hasattr(model, "estimators_") and all(hasattr(tree, "tree_") for tree in model.estimators_):
+    forests = (
+        ensemble.RandomForestClassifier,
+        ensemble.RandomForestRegressor,
+        ensemble.ExtraTreesClassifier,
+        ensemble.ExtraTreesRegressor,
+    )
+    if isinstance(model, forests):
+        _single_output(model)
         trees = model.estimators_
         return _forest(model, names, len(trees), lambda index: _tree(trees[index]), "mean", 1)
-    if hasattr(model, "_predictors"):  # HistGradientBoosting*: a list per iteration, one predictor per class
-        predictors = model._predictors
+    if isinstance(model, ensemble.HistGradientBoostingClassifier | ensemble.HistGradientBoostingRegressor):
+        predictors = model._predictors  # one list per iteration, one predictor per class
         per_round = len(predictors[0])
+        columns, raw = _encoded_columns(model)
 
         def hist(index: int) -> TreeGraph:
             round_, k = divmod(index, per_round)
-            return _hist_tree(model, predictors[round_][k], k if per_round > 1 else None)
+            return _hist_tree(predictors[round_][k], k if per_round > 1 else None, columns, raw)
 
         return _forest(model, names, len(predictors) * per_round, hist, "sum", per_round)
-    if hasattr(model, "coef_") and hasattr(model, "intercept_"):
+    # linear models whose coefficient rows score the classes (or the target); SVC's rows are one-vs-one pairs
+    linear = type(model).__module__.startswith("sklearn.linear_model") or isinstance(
+        model, svm.LinearSVC | svm.LinearSVR
+    )
+    if linear and hasattr(model, "coef_") and hasattr(model, "intercept_"):
         return _linear(model, names)
     return None

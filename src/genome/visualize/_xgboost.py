@@ -15,7 +15,7 @@ import numpy as np
 
 from genome.errors import InvalidInput
 from genome.formats.registry import class_path
-from genome.visualize.forest import Forest
+from genome.visualize.forest import Forest, plain
 from genome.visualize.graph import TreeGraph
 
 __all__ = ["extract"]
@@ -97,6 +97,12 @@ def extract(model: Any, feature_names: list[str] | None) -> Forest | None:
     if gradient["name"] == "gblinear":
         return None
     params = config["learner_model_param"]
+    if config.get("learner_train_param", {}).get("multi_strategy") == "multi_output_tree":
+        raise InvalidInput(
+            f"{class_path(model)} grows vector-leaf trees (multi_strategy='multi_output_tree'), which XGBoost cannot "
+            "dump: only one-output-per-tree models can be visualized",
+            field="model",
+        )
     if int(params.get("num_target", "1")) > 1:
         raise InvalidInput(
             f"{class_path(model)} predicts {params['num_target']} targets: only single-target XGBoost models can be "
@@ -119,7 +125,7 @@ def extract(model: Any, feature_names: list[str] | None) -> Forest | None:
         class_index = (i // parallel) % per_class if per_class > 1 else None
         return _tree(dumps[i], index, class_index, float(weights[i]) if weights else 1.0)
 
-    classes = [c.item() if hasattr(c, "item") else c for c in model.classes_] if hasattr(model, "classes_") else None
+    classes = plain(model.classes_) if hasattr(model, "classes_") else None
     objective = config["objective"]["name"]
     classification = classes is not None or objective.startswith(("binary:", "multi:"))
     return Forest(

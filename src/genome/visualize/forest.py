@@ -11,9 +11,14 @@ import numpy as np
 from genome.errors import InvalidInput
 from genome.visualize.graph import TreeGraph
 
-__all__ = ["Forest", "LinearModel"]
+__all__ = ["Forest", "LinearModel", "plain"]
 
 PredictionType = Literal["classification", "regression"]
+
+
+def plain(values: Any) -> list[Any]:
+    """Labels or names as plain Python values (numpy scalars unwrapped), ready for JSON."""
+    return [value.item() if hasattr(value, "item") else value for value in values]
 
 
 @dataclass
@@ -68,7 +73,7 @@ class LinearModel:
     outputs: list[Any]
     feature_names: list[str] | None = None
     classes: list[Any] | None = None
-    link: Literal["identity", "logistic", "softmax"] = "identity"
+    link: Literal["identity", "logistic", "softmax", "log"] = "identity"
 
     @property
     def n_features(self) -> int:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from genome.errors import InvalidInput
+
 __all__ = ["TreeGraph", "Window", "format_number"]
 
 Task = Literal["classification", "regression", "raw"]
@@ -101,9 +103,14 @@ class TreeGraph:
         return int(self.depth.max()) if self.node_count else 0
 
     def _preorder(self) -> list[int]:
-        order, stack = [], [0]
+        order, stack, seen = [], [0], set()
         while stack:
             node = stack.pop()
+            if node in seen or not 0 <= node < len(self.feature):  # only a corrupt model links nodes this way
+                raise InvalidInput(
+                    f"the model's tree is not a tree: node {node} is reached twice or missing", field="model"
+                )
+            seen.add(node)
             order.append(node)
             if self.left[node] >= 0:
                 stack.extend((int(self.right[node]), int(self.left[node])))
@@ -206,6 +213,8 @@ class TreeGraph:
     def condition(self, node: int, went_left: bool, names: list[str]) -> str:
         """The test a record passed at a split, in words: ``bmi <= 0.03``, ``city in {1, 4}``."""
         name = names[self.feature[node]]
+        if not (node in self.categories or np.isfinite(self.threshold[node])):
+            return f"{name} {'is not missing' if went_left else 'is missing'}"  # HistGradientBoosting's NaN splits
         if node in self.categories:
             listed = ", ".join(format_number(c) for c in sorted(self.categories[node]))
             return f"{name} {'in' if went_left else 'not in'} {{{listed}}}"
@@ -226,7 +235,7 @@ class TreeGraph:
             if record is not None and np.isnan(record[feature]):
                 categorical[feature] = [f"{names[feature]} is missing"]
                 continue
-            if node in self.categories:
+            if node in self.categories or not np.isfinite(self.threshold[node]):
                 categorical.setdefault(feature, []).append(self.condition(node, went_left, names))
                 continue
             low, high = bounds.setdefault(feature, [None, None])

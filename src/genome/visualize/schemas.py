@@ -132,7 +132,7 @@ class TreeVisualizationRead(_ViewHead):
 
 class LinearVisualizationRead(_ViewHead):
     kind: Literal["linear"]
-    link: Literal["identity", "logistic", "softmax"]
+    link: Literal["identity", "logistic", "softmax", "log"]
     outputs: list[Any]
     coefficients: list[dict[str, Any]] = Field(description="Per output (class): intercept and weights by feature.")
     record: dict[str, Any] | None = Field(description="The record's score per output and each feature's part in it.")

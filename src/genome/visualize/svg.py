@@ -8,10 +8,11 @@ Each node is a ``<g id="node-<id>" class="node split|leaf [collapsed] [on-path]"
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import textwrap
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from genome.visualize.graph import format_number
@@ -27,6 +28,13 @@ _BOX_W, _SLOT, _GAP, _MARGIN = 164.0, 180.0, 64.0, 16.0  # box width, room per l
 _PAD, _LINE, _PLOT_H, _BAR_H = 6.0, 15.0, 40.0, 8.0
 _MIN_WIDTH, _MAX_WIDTH = 560.0, 1600.0  # the drawing's width before scaling; the displayed width's cap
 _CHAR = 0.6  # average glyph width per unit of font size: there are no font metrics to measure text with
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot hold
+
+
+def _escape(text: str) -> str:
+    return html.escape(_NOT_XML.sub("", text), quote=True)
 
 
 class _Colours(dict[str, str]):
@@ -99,7 +107,7 @@ def render_tree(view: dict[str, Any]) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{_n(width * shown)}" '
         f'height="{_n(height * shown)}" viewBox="0 0 {_n(width)} {_n(height)}" font-family="{_FONT}">',
-        f"<title>{escape(title)}</title>",
+        f"<title>{_escape(title)}</title>",
         f'<rect width="{_n(width)}" height="{_n(height)}" fill="white"/>',
         _text(_MARGIN, _MARGIN + 14, title, size=15, anchor="start", bold=True),
         f'<g class="legend" transform="translate({_n(_MARGIN)},{_n(_MARGIN + 26)})">{"".join(legend)}</g>',
@@ -127,9 +135,9 @@ def _layout(nodes: dict[int, dict[str, Any]], root: int) -> tuple[list[_Box], in
         box = stack.pop()
         order.append(box)
         node = box.node
-        if node is None or node.get("leaf") or node.get("collapsed"):
+        if node is None or node.get("leaf"):
             continue
-        kids = [node.get("left"), node.get("right")]
+        kids = [node.get("left"), node.get("right")]  # a node cut between its children shows the one in view
         if any(kid in nodes for kid in kids):
             box.children = [_Box(nodes.get(kid) if kid is not None else None, box.level + 1) for kid in kids]
             stack.extend(reversed(box.children))
@@ -172,7 +180,7 @@ def _paint(box: _Box, data: dict[str, Any], classes: list[str], colours: _Colour
             x += share
         y += _BAR_H + 4
     box.height = box.extent = y + _PAD
-    if node.get("collapsed"):
+    if node.get("collapsed") and not box.children:
         hidden = int(node.get("descendants") or 0)  # the API counts the nodes below, the node itself excluded
         body.append(
             f'<line x1="{_n(_BOX_W / 2)}" y1="{_n(box.height)}" x2="{_n(_BOX_W / 2)}" y2="{_n(box.height + 14)}" '
@@ -274,7 +282,7 @@ def _group(box: _Box, hit: bool) -> str:
     tip = f"node {node['id']}: " + (_split(node) if kind == "split" else str(node.get("prediction")))
     return (
         f'<g id="node-{int(node["id"])}" class="{classes}" transform="translate({_n(left)},{_n(top)})">'
-        f"<title>{escape(tip)}</title>"
+        f"<title>{_escape(tip)}</title>"
         f'<rect class="box" width="{_n(_BOX_W)}" height="{_n(box.height)}" rx="6" fill="{_FILL}" '
         f'stroke="{stroke}" stroke-width="{outline}"/>{"".join(box.body)}</g>'
     )
@@ -319,8 +327,8 @@ def _split(node: dict[str, Any]) -> str:
     name = str(node.get("feature") or "?")
     if node.get("categories") is not None:
         return f"{name} in {{{_listed(node['categories'])}}}"
-    if node.get("threshold") is None:
-        return name
+    if node.get("threshold") is None:  # a split of missing from present values
+        return f"{name} is not missing"
     return f"{name} {'<' if node.get('strict') else '<='} {format_number(float(node['threshold']))}"
 
 
@@ -367,7 +375,7 @@ def _text(
     weight = ' font-weight="bold"' if bold else ""
     return (
         f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size:g}" text-anchor="{anchor}" fill="{fill}"{weight}>'
-        f"{escape(text)}</text>"
+        f"{_escape(text)}</text>"
     )
 
 

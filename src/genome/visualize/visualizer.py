@@ -25,6 +25,8 @@ __all__ = ["MAX_NODES", "ModelVisualizer", "extract"]
 MAX_NODES = 4095
 _BINS = 10
 _SCATTER_POINTS = 100
+_MAX_CELLS = 250_000  # numbers one tree view may hold, whatever the node budget (~2-3 MB of JSON)
+_NODE_FIELDS = 20 + 2 * _SCATTER_POINTS  # a node's own fields, and a regressor's scatter with a sample
 # module root -> the module reading that framework's models (Spark models are read from their saved files instead)
 _EXTRACTORS = {"sklearn": "_sklearn", "xgboost": "_xgboost", "lightgbm": "_lightgbm"}
 
@@ -37,8 +39,9 @@ def extract(model: Any, feature_names: list[str] | None = None) -> Forest | Line
     extracted = importlib.import_module(f"genome.visualize.{reader}").extract(model, feature_names) if reader else None
     if extracted is None:
         raise InvalidInput(
-            f"{class_path(model)} cannot be visualized: supported are trees, forests and boosted ensembles of "
-            "scikit-learn, XGBoost, LightGBM and Spark ML, and linear and logistic models",
+            f"{class_path(model)} cannot be visualized: the visualizer reads decision trees, random forests and "
+            "gradient-boosted trees of scikit-learn, XGBoost, LightGBM and Spark ML (saved with the Model Store), "
+            "and scikit-learn's linear and logistic models",
             field="model",
         )
     return extracted
@@ -87,14 +90,24 @@ class ModelVisualizer:
         self.transforms_ = model[:-1] if steps else None
         self.pipeline_ = [{"name": name, "estimatorClass": class_path(step)} for name, step in steps] if steps else None
         self.input_names_ = feature_names or _names_in(model)
-        final = steps[-1][1] if steps else model
-        self.extracted_ = extract(final, self._model_space_names(final))
+        self.extracted_ = extract(steps[-1][1] if steps else model, self._model_space_names())
         self.model_ = None if isinstance(model, Forest | LinearModel) else model
-        self.feature_names_ = self.extracted_.feature_names or [f"feature_{i}" for i in range(self._n_model_features)]
-        self.classes_ = target_classes or self.extracted_.classes
+        n_features = self.extracted_.n_features
+        names = self.extracted_.feature_names
+        if names is not None and len(names) != n_features:
+            raise InvalidInput(
+                f"the model takes {n_features} features but {len(names)} feature names were given",
+                field="feature_names",
+            )
+        self.feature_names_ = names or [f"feature_{i}" for i in range(n_features)]
+        self.input_names_ = self.input_names_ or (names if self.transforms_ is None else None)
+        codes = self.extracted_.classes
+        # the saved class names, when they name the model's classes one for one
+        fits = target_classes and (not codes or len(target_classes) == len(codes))
+        self.classes_ = target_classes if fits else codes
         self.sample_ = self.groups_ = self.group_by_ = None
         if sample is not None and len(sample) and isinstance(self.extracted_, Forest):
-            table = np.asarray(sample, dtype=float)
+            table = self._check_sample(sample, targets)
             self.sample_ = self._model_space(table)
             self.group_by_ = "target" if targets is not None else "prediction"
             self.groups_ = (
@@ -104,6 +117,23 @@ class ModelVisualizer:
             self.edges_ = [_edges(column) for column in self.sample_.T]
         return self
 
+    def _n_inputs(self) -> int:
+        return getattr(self.model_, "n_features_in_", None) or self.extracted_.n_features
+
+    def _check_sample(self, sample: Any, targets: Any) -> np.ndarray:
+        """The stored sample as a float table of the model's inputs, with one target per row when given."""
+        table = np.asarray(sample, dtype=float)
+        if table.ndim != 2 or table.shape[1] != self._n_inputs():
+            raise InvalidInput(
+                f"the stored sample has shape {table.shape}; the model takes rows of {self._n_inputs()} features",
+                field="samples",
+            )
+        if targets is not None and len(np.asarray(targets).ravel()) != table.shape[0]:
+            raise InvalidInput(
+                f"the stored sample has {table.shape[0]} rows but a different number of targets", field="samples"
+            )
+        return table
+
     def _class_names(self, groups: np.ndarray) -> np.ndarray:
         """Labels the model knows by code (0, 1, 2) shown by the names it was saved with (``target_classes``)."""
         codes, names = self.extracted_.classes, self.classes_
@@ -112,12 +142,7 @@ class ModelVisualizer:
         named = {str(code): name for code, name in zip(codes, names, strict=True)}
         return np.asarray([named.get(str(_label(g)), _label(g)) for g in groups], dtype=object)
 
-    @property
-    def _n_model_features(self) -> int:
-        extracted = self.extracted_
-        return extracted.n_features
-
-    def _model_space_names(self, final: Any) -> list[str] | None:
+    def _model_space_names(self) -> list[str] | None:
         if self.transforms_ is None:
             return self.input_names_
         try:
@@ -125,10 +150,19 @@ class ModelVisualizer:
         except (AttributeError, ValueError, TypeError):  # a transform that cannot name its outputs
             return None
 
+    def _as_input(self, table: np.ndarray) -> Any:
+        """A table as the model was fitted on it: a pipeline fitted on a DataFrame picks its columns by name."""
+        names = getattr(self.model_, "feature_names_in_", None)
+        if names is None or self.transforms_ is None:
+            return table
+        import pandas
+
+        return pandas.DataFrame(table, columns=list(names))
+
     def _model_space(self, table: np.ndarray) -> np.ndarray:
         if self.transforms_ is None:
             return table
-        transformed = self.transforms_.transform(table)
+        transformed = self.transforms_.transform(self._as_input(table))
         return np.asarray(transformed.toarray() if hasattr(transformed, "toarray") else transformed, dtype=float)
 
     def _predict(self, table: np.ndarray) -> np.ndarray:
@@ -143,7 +177,7 @@ class ModelVisualizer:
 
             predicted = np.asarray(model.predict(xgboost.DMatrix(table, feature_names=model.feature_names)))
         else:
-            predicted = np.asarray(model.predict(table))
+            predicted = np.asarray(model.predict(self._as_input(table)))
         if extracted.prediction_type == "classification" and predicted.dtype.kind == "f":
             # raw boosters answer with probabilities: per class, or of the second class
             predicted = _picks(predicted.reshape(len(table), -1), extracted.classes, 0.5)
@@ -180,9 +214,18 @@ class ModelVisualizer:
 
     def _record(self, record: list[float] | dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """The record as the caller sent it (the pipeline's input) and in the model's feature space."""
-        n_inputs = getattr(self.model_, "n_features_in_", None) or self._n_model_features
-        raw = check_entries([record], self.input_names_, n_inputs, field="record")
-        return raw, self._model_space(raw)[0]
+        raw = check_entries([record], self.input_names_, self._n_inputs(), field="record")
+        if np.isinf(raw).any():
+            raise InvalidInput("record values must be finite numbers, or null for a missing value", field="record")
+        return raw, self._library_call(lambda: self._model_space(raw)[0])
+
+    def _library_call(self, call: Any) -> Any:
+        """Run the model's own code on a caller's record: what it refuses (a missing value it cannot take, a column
+        it cannot read) is the caller's 400, not a server error."""
+        try:
+            return call()
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise InvalidInput(f"the model cannot take this record: {exc}", field="record") from exc
 
     def _tree(
         self,
@@ -198,13 +241,14 @@ class ModelVisualizer:
             raise InvalidInput(
                 f"node {node} does not exist: tree {index} has nodes 0-{graph.node_count - 1}", field="node"
             )
-        budget = min(max_nodes or self.max_nodes, self.max_nodes, MAX_NODES)
+        budget = min(max_nodes or self.max_nodes, self.max_nodes, MAX_NODES, self._node_cap())
         window = graph.window(node, self.depth if depth is None else depth, budget)
         shown = set(window.nodes)
         classes = self.classes_
         tree_class = None
         if graph.class_index is not None:
-            tree_class = _label(classes[graph.class_index]) if classes else graph.class_index
+            known = classes and graph.class_index < len(classes)
+            tree_class = _label(classes[graph.class_index]) if known else graph.class_index
         path = self._path(graph, row) if row is not None else None
         data_nodes = list(dict.fromkeys(window.nodes + (path["nodes"] if path else [])))  # the path's leaf too
         return {
@@ -226,6 +270,13 @@ class ModelVisualizer:
             "path": path,
             "data": self._data(graph, data_nodes) if self.sample_ is not None else None,
         }
+
+    def _node_cap(self) -> int:
+        """Nodes that fit the view's bound on numbers (``_MAX_CELLS``): a node carries a count per class, and with
+        a stored sample a histogram per class, so a model of many classes shows fewer nodes per view."""
+        classes = len(self.classes_ or []) or 1
+        per_node = _NODE_FIELDS + classes * (1 + (_BINS + 1 if self.sample_ is not None else 0))
+        return max(1, _MAX_CELLS // per_node)
 
     def _node(self, graph: TreeGraph, node: int, shown: set[int]) -> dict[str, Any]:
         leaf = graph.is_leaf(node)
@@ -254,7 +305,7 @@ class ModelVisualizer:
             "value": value,
             "valueStd": _at(graph.value_std, node),
             "prediction": _label(graph.leaf_prediction(node, self.classes_)) if has_prediction else None,
-            "collapsed": not leaf and left not in shown,
+            "collapsed": not leaf and (left not in shown or right not in shown),
             "descendants": int(graph.size[node] - 1),
         }
 
@@ -290,7 +341,7 @@ class ModelVisualizer:
             "prediction": prediction,
             "rules": rules,
             "rule": f"{' and '.join(rules) or 'always'} → {shown}",
-            "modelPrediction": _label(self._predict(raw)[0]),
+            "modelPrediction": _label(self._library_call(lambda: self._predict(raw))[0]),
         }
 
     def _data(self, graph: TreeGraph, nodes: list[int]) -> dict[str, Any]:
@@ -353,7 +404,7 @@ class ModelVisualizer:
                     }
                     for output, score, parts in zip(linear.outputs, scores, contributions, strict=True)
                 ],
-                "modelPrediction": _label(self._predict(raw)[0]),
+                "modelPrediction": _label(self._library_call(lambda: self._predict(raw))[0]),
             }
         return view
 
@@ -377,6 +428,7 @@ def _shown(value: Any) -> str:
 
 
 def _summary(values: np.ndarray) -> dict[str, float | int | None]:
+    values = values[np.isfinite(values)]  # a sample's target may be missing
     if not len(values):
         return {"count": 0, "mean": None, "std": None, "min": None, "max": None}
     return {
@@ -390,13 +442,17 @@ def _summary(values: np.ndarray) -> dict[str, float | int | None]:
 
 def _scatter(x: np.ndarray, y: np.ndarray, feature: str) -> dict[str, Any]:
     """At most ``_SCATTER_POINTS`` (x, y) points, evenly spaced through the rows so the view stays small."""
+    known = np.isfinite(y)
+    x, y = x[known], y[known]
     keep = np.linspace(0, len(x) - 1, min(len(x), _SCATTER_POINTS)).astype(int) if len(x) else np.array([], int)
     return {"feature": feature, "x": [_number(v) for v in x[keep].tolist()], "y": y[keep].tolist()}
 
 
-def _picks(scores: np.ndarray, classes: list[Any] | None, threshold: float) -> np.ndarray:
-    """Classes from per-class scores (the highest wins) or one column scoring the second class."""
-    picks = (scores[:, 0] > threshold).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+def _picks(scores: np.ndarray, classes: list[Any] | None, threshold: float | None) -> np.ndarray:
+    """Classes from per-class scores (the highest wins), or from one column scoring the second class against a
+    ``threshold`` (None: the one column is the only class's share)."""
+    binary = scores.shape[1] == 1 and threshold is not None
+    picks = (scores[:, 0] > threshold).astype(int) if binary else scores.argmax(axis=1)
     return np.asarray([classes[i] if classes else i for i in picks])
 
 
@@ -415,5 +471,6 @@ def _combined(extracted: Forest | LinearModel, table: np.ndarray, classes: list[
         outputs = np.stack([graph.value[graph.apply(table)] for graph in trees])
         if extracted.prediction_type == "classification":  # a forest averages its trees' class shares
             outputs = outputs / outputs.sum(axis=2, keepdims=True)
+            return _picks(outputs.mean(axis=0), classes, None)
         joined = outputs.mean(axis=0)
     return joined[:, 0] if extracted.prediction_type == "regression" else _picks(joined, classes, 0.0)
