@@ -371,3 +371,15 @@ print(forest.n_trees, forest.tree(0).node_count)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(len(model.trees)), str(model.trees[0].numNodes)]
+
+
+def test_a_corrupt_saved_model_is_an_artifact_error(iris: DataFrame) -> None:
+    model = DecisionTreeClassifier(maxDepth=2).fit(iris)
+    data, _manifest = pack(model, {})
+    with extracted(data) as (folder, manifest):
+        saved = folder / manifest["modelFile"]
+        for part in (saved / "data").glob("*.parquet"):
+            part.write_bytes(b"not parquet")
+        with pytest.raises(InvalidInput, match="not readable") as error:
+            read_saved(saved, manifest["modelClass"], None)
+    assert error.value.field == "artifact"

@@ -213,7 +213,17 @@ def _tree_weights(folder: Path, n_trees: int) -> list[float]:
 
 def read_saved(folder: Path, model_class: str, feature_names: list[str] | None) -> Forest | LinearModel:
     """The trees or coefficients of the Spark ML model saved in ``folder`` (``model.write().save(folder)``), read
-    with pyarrow alone; ``model_class`` is the pyspark class path the bundle recorded."""
+    with pyarrow alone; ``model_class`` is the pyspark class path the bundle recorded. Files that are not what Spark
+    writes are an ``InvalidInput`` on ``artifact``."""
+    try:
+        return _read_saved(folder, model_class, feature_names)
+    except (KeyError, IndexError, TypeError, ValueError, OSError) as exc:  # pyarrow's errors derive from these
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidInput(f"the saved Spark model in the bundle is not readable: {exc!r}", field="artifact") from exc
+
+
+def _read_saved(folder: Path, model_class: str, feature_names: list[str] | None) -> Forest | LinearModel:
     name = model_class.rpartition(".")[2]
     if name not in _COMBINE and name not in _LINEAR:
         supported = ", ".join([*_COMBINE, *_LINEAR])

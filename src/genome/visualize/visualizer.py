@@ -36,7 +36,9 @@ def extract(model: Any, feature_names: list[str] | None = None) -> Forest | Line
     if isinstance(model, Forest | LinearModel):  # read from a saved model's files (Spark ML)
         return model if model.feature_names or not feature_names else replace(model, feature_names=feature_names)
     reader = _EXTRACTORS.get(module_root(model))
-    extracted = importlib.import_module(f"genome.visualize.{reader}").extract(model, feature_names) if reader else None
+    extracted: Forest | LinearModel | None = (
+        importlib.import_module(f"genome.visualize.{reader}").extract(model, feature_names) if reader else None
+    )
     if extracted is None:
         raise InvalidInput(
             f"{class_path(model)} cannot be visualized: the visualizer reads decision trees, random forests and "
@@ -194,7 +196,7 @@ class ModelVisualizer:
         node: int = 0,
         depth: int | None = None,
         max_nodes: int | None = None,
-        record: list[float] | dict[str, float] | None = None,
+        record: list[float | None] | dict[str, float | None] | None = None,
     ) -> dict[str, Any]:
         """A view of tree ``tree`` from node ``node`` (``depth`` levels, at most ``max_nodes`` nodes), with the
         path ``record`` takes; for a linear model, its coefficients and the record's contributions."""
@@ -212,7 +214,7 @@ class ModelVisualizer:
             return {"kind": "linear", **head, **self._linear(self.extracted_, row)}
         return {"kind": "tree", **head, **self._tree(self.extracted_, tree, node, depth, max_nodes, row)}
 
-    def _record(self, record: list[float] | dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def _record(self, record: list[float | None] | dict[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
         """The record as the caller sent it (the pipeline's input) and in the model's feature space."""
         raw = check_entries([record], self.input_names_, self._n_inputs(), field="record")
         if np.isinf(raw).any():
@@ -244,10 +246,10 @@ class ModelVisualizer:
         budget = min(max_nodes or self.max_nodes, self.max_nodes, MAX_NODES, self._node_cap())
         window = graph.window(node, self.depth if depth is None else depth, budget)
         shown = set(window.nodes)
-        classes = self.classes_
+        classes = self.classes_ or []
         tree_class = None
         if graph.class_index is not None:
-            known = classes and graph.class_index < len(classes)
+            known = graph.class_index < len(classes)
             tree_class = _label(classes[graph.class_index]) if known else graph.class_index
         path = self._path(graph, row) if row is not None else None
         data_nodes = list(dict.fromkeys(window.nodes + (path["nodes"] if path else [])))  # the path's leaf too
@@ -268,7 +270,7 @@ class ModelVisualizer:
             "strict": graph.strict,
             "nodes": [self._node(graph, n, shown) for n in window.nodes],
             "path": path,
-            "data": self._data(graph, data_nodes) if self.sample_ is not None else None,
+            "data": self._data(graph, data_nodes, self.sample_, self.groups_) if self.sample_ is not None else None,
         }
 
     def _node_cap(self) -> int:
@@ -344,10 +346,9 @@ class ModelVisualizer:
             "modelPrediction": _label(self._library_call(lambda: self._predict(raw))[0]),
         }
 
-    def _data(self, graph: TreeGraph, nodes: list[int]) -> dict[str, Any]:
-        table, groups = self.sample_, self.groups_
+    def _data(self, graph: TreeGraph, nodes: list[int], table: np.ndarray, groups: Any) -> dict[str, Any]:
         classification = self.extracted_.prediction_type == "classification"
-        labels = None
+        labels: list[Any] = []
         if classification:
             order = {str(name): index for index, name in enumerate(self.classes_ or [])}
             labels = sorted({_label(g) for g in groups}, key=lambda g: (order.get(str(g), len(order)), str(g)))
@@ -375,7 +376,8 @@ class ModelVisualizer:
                     entry["scatter"] = _scatter(column[mask], groups[mask].astype(float), self.feature_names_[feature])
                     entry["summary"] = _summary(groups[mask].astype(float))
             described[str(node)] = entry
-        return {"rows": int(table.shape[0]), "groupBy": self.group_by_, "groups": labels, "nodes": described}
+        groups_shown = labels if classification else None
+        return {"rows": int(table.shape[0]), "groupBy": self.group_by_, "groups": groups_shown, "nodes": described}
 
     def _linear(self, linear: LinearModel, row: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
         names = self.feature_names_
