@@ -89,7 +89,7 @@ def evaluate_metrics(
     models = model_store or ModelStore()
     try:
         record = models.get_model(target)
-        kind = record.get("predictionType")
+        kind = str(record.get("predictionType"))
         if kind not in _KINDS:
             raise InvalidInput(
                 f"model version {target} has predictionType {kind!r}; standard metrics need classification or "
