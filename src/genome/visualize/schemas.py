@@ -59,7 +59,10 @@ class TreeNodeRead(BaseModel):
     categories: list[float] | None = Field(description="Categories sent left by a categorical split.")
     strict: bool = Field(description="A record goes left when its value is < threshold (else <=).")
     missingGoesLeft: bool | None
-    samples: float | None = Field(description="Training rows reaching the node, where the model records them.")
+    samples: float | None = Field(
+        description="Training rows reaching the node, where the model records them (a bootstrap forest's tree: "
+        "the distinct rows of its bootstrap sample; `weight` counts the repeats)."
+    )
     weight: float | None = Field(description="Weighted sample count, or the hessian sum (XGBoost's cover).")
     impurity: float | None
     gain: float | None
