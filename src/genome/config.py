@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         description="Address of the dask.distributed scheduler for the dask executor, e.g. tcp://host:8786.",
     )
     executor_concurrency: int = Field(default=4, gt=0, description="Steps this server runs at once.")
+    step_user: str | None = Field(
+        default=None,
+        description="Run local steps as this OS user, not the server's (the server must run as root to switch). "
+        "Recommended in production: a step runs code from anyone who may start pipelines.",
+    )
     sequencer_max_runs: int = Field(default=8, gt=0, description="Runs this server drives at once.")
     sequencer_lease_seconds: float = Field(
         default=30.0,

@@ -4,6 +4,8 @@ cancellation, logs, failure handling and a real training step that saves a model
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sys
 import time
 from pathlib import Path
@@ -308,3 +310,23 @@ def test_a_server_that_lost_its_run_stops_driving_it(make_server, tmp_path) -> N
     attempts = steps_by_name(run)["work"]["attempts"]
     assert [(a["status"], a["reason"]) for a in attempts] == [("failed", "lost"), ("succeeded", None)]
     assert "lease lapsed" in attempts[0]["message"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs a server running as root (CI runs as root)")
+def test_steps_run_as_the_configured_user(make_server) -> None:
+    server = make_server("sqlite", step_user="nobody")
+    shell = {"stepName": "who", "stepType": "model", "command": ["sh", "-c", 'id -un; echo "home=$HOME"']}
+    run = wait_for(server, start(server, pipeline(shell))["id"])
+    assert run["status"] == "succeeded", run
+    assert log_of(server, run["id"], "who").split() == ["nobody", f"home={pwd.getpwnam('nobody').pw_dir}"]
+
+
+def test_a_step_user_the_server_cannot_switch_to_is_refused_at_start() -> None:
+    from genome.errors import InvalidSetting
+    from genome.sequencer.executors.local import LocalExecutor
+
+    with pytest.raises(InvalidSetting, match="not a user on this machine"):
+        LocalExecutor("no-such-user-here")
+    if os.geteuid() != 0:
+        with pytest.raises(InvalidSetting, match="only a server running as root"):
+            LocalExecutor("nobody")

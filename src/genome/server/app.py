@@ -47,7 +47,7 @@ def create_runtime(settings: Settings) -> Runtime:
         session_hours=settings.session_hours,
     )
     explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
-    executor: Executor = LocalExecutor()
+    executor: Executor = LocalExecutor(settings.step_user)
     if settings.executor == "dask":
         assert settings.dask_scheduler is not None  # checked by Settings
         executor = DaskExecutor(settings.dask_scheduler)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 from pathlib import Path
 
+from genome.errors import InvalidSetting
 from genome.sequencer.executors.base import StepLaunch, step_environment
 
 __all__ = ["LocalExecutor", "LocalProcess", "process_start_time"]
@@ -90,15 +92,34 @@ class LocalProcess:
         return None
 
 
+def _account(user: str) -> pwd.struct_passwd:
+    """The account steps run as; a server that cannot switch to it says so when it starts, not at the first step."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        raise InvalidSetting(f"GENOME_STEP_USER names {user!r}, which is not a user on this machine") from None
+    if os.geteuid() != 0 and account.pw_uid != os.geteuid():
+        raise InvalidSetting(f"GENOME_STEP_USER={user}: only a server running as root can run steps as another user")
+    return account
+
+
 class LocalExecutor:
     """Runs steps as subprocesses on this machine. A step with a ``command`` runs it (its ``image`` only names the
     environment); a step with only an ``image`` runs it with docker or podman when one is installed."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, user: str | None = None) -> None:
         self.runtime = _container_runtime()
         self.container_runtime = self.runtime is not None
+        self.account = _account(user) if user else None
+
+    def _as_user(self, environment: dict[str, str]) -> dict[str, object]:
+        """Popen's arguments that run a step as the configured user, in its own home and groups."""
+        if self.account is None or self.account.pw_uid == os.geteuid():  # already that user
+            return {}
+        environment.update(HOME=self.account.pw_dir, USER=self.account.pw_name, LOGNAME=self.account.pw_name)
+        return {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
 
     def _argv(self, launch: StepLaunch) -> str | list[str]:
         if launch.command is not None:
@@ -112,15 +133,17 @@ class LocalExecutor:
         argv = self._argv(launch)
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = launch.log_path.open("ab")
+        environment = step_environment(launch.env)
         try:
             process = subprocess.Popen(
                 argv,
                 shell=isinstance(argv, str),
-                env=step_environment(launch.env),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **self._as_user(environment),  # type: ignore[arg-type]
             )
         except OSError:
             log.close()
