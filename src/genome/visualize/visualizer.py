@@ -106,7 +106,9 @@ class ModelVisualizer:
         codes = self.extracted_.classes
         # the saved class names, when they name the model's classes one for one
         fits = target_classes and (not codes or len(target_classes) == len(codes))
-        self.classes_ = target_classes if fits else codes
+        # (a regressor's "target_classes" name its target, as in the seed's examples: no classes to show)
+        classification = self.extracted_.prediction_type == "classification"
+        self.classes_ = (target_classes if fits else codes) if classification else None
         self.sample_ = self.groups_ = self.group_by_ = None
         if sample is not None and len(sample) and isinstance(self.extracted_, Forest):
             table = self._check_sample(sample, targets)
