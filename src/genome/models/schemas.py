@@ -51,6 +51,9 @@ class ModelVersionCreate(_Wire):
     inputModality: Modality | None = Field(default=None, description="Default: the estimator's modality.")
     predictionType: PredictionType | None = Field(default=None, description="Default: read from the estimator.")
     description: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    intendedUse: Annotated[str, StringConstraints(max_length=20000)] | None = Field(
+        default=None, description="What the model is for, and what not: shown on its model card."
+    )
     code: ModelCode | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     aliases: list[Alias] = Field(default_factory=list, description="Aliases to point at this version at once.")
@@ -78,6 +81,7 @@ class ModelVersionRead(BaseModel):
     inputModality: str
     predictionType: str | None
     description: str | None
+    intendedUse: str | None
     code: dict[str, Any] | None
     parameters: dict[str, Any]
     artifact: ArtifactRead

@@ -58,6 +58,7 @@ def to_read(row: ModelVersion) -> ModelVersionRead:
         inputModality=row.input_modality,
         predictionType=row.prediction_type,
         description=row.description,
+        intendedUse=row.intended_use,
         code=row.code,
         parameters=row.parameters,
         artifact=ArtifactRead(
@@ -186,6 +187,7 @@ def create_version(
             input_modality=meta.inputModality or modality or "tabular",
             prediction_type=meta.predictionType or parameters.get("predictionType"),
             description=meta.description,
+            intended_use=meta.intendedUse,
             code=meta.code.model_dump() if meta.code else None,
             parameters=parameters,
             metrics=meta.metrics,
@@ -205,6 +207,7 @@ def create_version(
                 meta.pipelineStage,
                 parameters.get("estimatorClass"),
                 meta.description,
+                meta.intendedUse,
             ),
         )
         row.tags = [ModelTag(key=key, value=value) for key, value in sorted(meta.tags.items())]

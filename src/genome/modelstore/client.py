@@ -172,6 +172,16 @@ class ModelStore(ApiClient):
         explanation: dict[str, Any] = self._request("POST", "/routing/explain", json=body).json()
         return explanation
 
+    def model_card(self, id: str) -> dict[str, Any]:
+        """The model card of a version: intended use, notes, details, lineage, metrics, the latest run of each
+        evaluation and its data, feature importance and how its predictions are explained."""
+        card: dict[str, Any] = self._request("GET", f"/modelstore/models/{id}/card").json()
+        return card
+
+    def model_card_text(self, id: str, *, format: str = "markdown") -> str:
+        """The model card rendered as ``"markdown"`` or ``"html"`` (a standalone page), for reports."""
+        return self._request("GET", f"/modelstore/models/{id}/card", params={"format": format}).text
+
     def visualize(
         self,
         record: Any = None,

@@ -19,7 +19,7 @@ from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, compute, evaluations, health, models, routing, visualize
+from genome.server.routers import auth, cards, compute, evaluations, health, models, routing, visualize
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 from genome.visualize.service import VisualizerCache
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     protected.include_router(auth.router)
     protected.include_router(models.router)
+    protected.include_router(cards.router)
     protected.include_router(evaluations.router)
     protected.include_router(compute.router)
     protected.include_router(routing.router)

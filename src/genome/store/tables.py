@@ -72,6 +72,7 @@ class ModelVersion(Base):
     input_modality: Mapped[str] = mapped_column(String(20), nullable=False)
     prediction_type: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(Text)
+    intended_use: Mapped[str | None] = mapped_column(Text)
     code: Mapped[dict[str, Any] | None] = mapped_column(Json)
     parameters: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     metrics: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)

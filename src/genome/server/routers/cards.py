@@ -1,0 +1,37 @@
+"""Model card routes: thin wrappers over ``genome.cards``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from genome.cards import render, service
+from genome.cards.schemas import ModelCardRead
+from genome.server.deps import CurrentPrincipal, Db, SettingsDep
+
+router = APIRouter(prefix="/modelstore", tags=["modelstore"])
+_RENDERED = {
+    200: {
+        "content": {"text/markdown": {}, "text/html": {}},
+        "description": "The card as JSON, or rendered with ?format=markdown|html.",
+    }
+}
+
+
+@router.get("/models/{version_id}/card", response_model=ModelCardRead, responses=_RENDERED)
+def model_card(
+    version_id: str,
+    db: Db,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    format: Annotated[Literal["json", "markdown", "html"], Query(description="How to answer.")] = "json",
+) -> ModelCardRead | Response:
+    """A version's model card: intended use, notes, details, lineage, metrics, the latest run of each evaluation,
+    the data they used, feature importance and how its predictions are explained."""
+    card = service.model_card(db, principal, version_id, page_size=settings.page_size_max)
+    if format == "markdown":
+        return Response(render.to_markdown(card), media_type="text/markdown; charset=utf-8")
+    if format == "html":
+        return Response(render.to_html(card), media_type="text/html; charset=utf-8")
+    return card
