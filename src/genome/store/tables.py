@@ -81,6 +81,8 @@ class ModelVersion(Base):
     artifact_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     artifact_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     artifact_format: Mapped[str] = mapped_column(String(60), nullable=False)
+    # True when the bundle carries code (pickles beyond the trusted types): it is loaded only in the isolated worker.
+    isolated: Mapped[bool | None] = mapped_column(Boolean)
     created: Mapped[int] = mapped_column(BigInteger, nullable=False)
     artifact_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(200))
