@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "settings_table"]
 
@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     explain_max_rows: int = Field(
         default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
     )
+    explain_text_budget: int = Field(
+        default=5_000_000,
+        gt=0,
+        description="Work one text (LIME) explanation may cost: num_samples x (distinct words + characters / 8), "
+        "plus its tokenization; more get 413. The default keeps one explanation near 150 MB and 2 s.",
+    )
     visualize_cache_size: int = Field(
         default=16, gt=0, description="Model versions kept loaded, with their extracted trees, for visualizations."
     )
@@ -98,10 +104,17 @@ class Settings(BaseSettings):
         description="Address of the dask.distributed scheduler for the dask executor, e.g. tcp://host:8786.",
     )
     executor_concurrency: int = Field(default=4, gt=0, description="Steps this server runs at once.")
-    step_user: str | None = Field(
-        default=None,
-        description="Run local steps as this OS user, not the server's (the server must run as root to switch). "
-        "Recommended in production: a step runs code from anyone who may start pipelines.",
+    step_user: str = Field(
+        default="genome-step",
+        description="OS user local steps run as when the server runs as root; the default system account is created "
+        "at start if missing. `root` runs steps as root (a warning at start: a step could then do anything the "
+        "server can). A server not running as root runs steps as its own user, with its files hidden where the "
+        "kernel allows it.",
+    )
+    step_env_passthrough: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated names of this server's environment variables that steps also get, e.g. "
+        "AWS_PROFILE,HTTPS_PROXY. Steps otherwise get only PATH, HOME, LANG, LC_ALL, TZ and their own variables.",
     )
     sequencer_max_runs: int = Field(default=8, gt=0, description="Runs this server drives at once.")
     sequencer_lease_seconds: float = Field(
@@ -114,6 +127,31 @@ class Settings(BaseSettings):
         ge=0,
         description="Wait before a step's first retry; doubles for each further retry (at most 5 min).",
     )
+
+    accept_untrusted_bundles: bool = Field(
+        default=True,
+        description="Accept model bundles that carry code (pickles beyond Genome's trusted types: lambdas, custom "
+        "classes, PyTorch modules). They are only ever loaded in the isolated worker; off: refused with a 400.",
+    )
+    bundle_max_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024,
+        gt=0,
+        description="Largest size a model bundle may expand to; larger ones (decompression bombs) get 413.",
+    )
+    isolation_workers: int = Field(
+        default=2, gt=0, description="Isolated worker processes that load and serve bundles carrying code."
+    )
+    isolation_user: str = Field(
+        default="genome-sandbox",
+        description="OS user the isolated workers run as when the server runs as root (created when missing).",
+    )
+    isolation_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Longest one request to an isolated worker may take (loading included)."
+    )
+    isolation_memory_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024, gt=0, description="Address-space limit of each isolated worker."
+    )
+    isolation_cache_size: int = Field(default=8, gt=0, description="Model versions each isolated worker keeps loaded.")
 
     @model_validator(mode="after")
     def _check_executor(self) -> Settings:
@@ -130,6 +168,19 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("step_env_passthrough", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        return tuple(name.strip() for name in value.split(",") if name.strip()) if isinstance(value, str) else value
+
+    @field_validator("step_env_passthrough")
+    @classmethod
+    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        settings = [name for name in value if name.upper().startswith("GENOME_")]
+        if settings:
+            raise ValueError(f"the server's own settings are never passed to steps: {', '.join(settings)}")
+        return value
 
     @field_validator("artifact_options", mode="before")
     @classmethod
@@ -150,7 +201,7 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        shown = "" if default is None else f"`{default}`"
+        shown = "" if default is None or default == () else f"`{default}`"
         rows.append(f"| `GENOME_{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(rows)
 

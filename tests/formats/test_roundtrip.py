@@ -39,6 +39,7 @@ from torch import nn
 from genome.errors import InvalidInput
 from genome.formats.bundle import pack, read_manifest
 from genome.formats.registry import class_path
+from genome.formats.trust import UntrustedContent
 from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
 
@@ -312,6 +313,22 @@ CASES = {
 }
 
 
+# Bundles that carry code or types outside Genome's trusted list: loaded only with trust=True (the server serves
+# them from its isolated worker).
+UNTRUSTED = {
+    "gradient-boosting-classifier",
+    "gradient-boosting-regressor",
+    "hist-gradient-boosting-classifier",
+    "hist-gradient-boosting-regressor",
+    "svc",
+    "lambda-pipeline",
+    "lightgbm-classifier",
+    "torch-module",
+    "torch-script-module",
+    "keras-lambda-layer",
+}
+
+
 def assert_same_hyperparameters(loaded: Any, model: Any) -> None:
     """Every scalar hyperparameter the model was built with is set on the loaded one, so a refit or ``clone``
     trains the same model."""
@@ -335,11 +352,16 @@ def test_model_round_trips_with_identical_predictions(make_server: Callable[...,
     model, data = case.build()
     expected = case.outputs(model, data)
     meta = {"application": "roundtrip", "canonicalName": f"/frameworks/{name}"}
+    trust = name in UNTRUSTED
     with make_server("sqlite").store() as store:
         record = store.save_model(GenomeEstimator(model, modality=case.modality), meta)
-        by_id = store.load_model(record["id"])
-        by_name = store.load_model(application="roundtrip", canonical_name=f"/frameworks/{name}")
+        if trust:
+            with pytest.raises(UntrustedContent, match="trust=True"):
+                store.load_model(record["id"])
+        by_id = store.load_model(record["id"], trust=trust)
+        by_name = store.load_model(application="roundtrip", canonical_name=f"/frameworks/{name}", trust=trust)
 
+    assert record["artifact"]["isolated"] is trust
     assert record["artifact"]["format"] == case.format
     assert record["framework"] == case.framework
     assert record["parameters"]["framework"] == case.framework
@@ -416,9 +438,10 @@ def test_wrapper_fields_travel_with_the_model(store: ModelStore) -> None:
     assert record["parameters"]["numberOfFeatures"] == 4
     assert record["inputModality"] == "tabular"
 
+    assert record["artifact"]["isolated"] is True  # the preprocessing function is code
     for loaded in (
-        store.load_model(record["id"]),
-        store.load_model(application="roundtrip", canonical_name="/iris/fields"),
+        store.load_model(record["id"], trust=True),
+        store.load_model(application="roundtrip", canonical_name="/iris/fields", trust=True),
     ):
         assert loaded.estimator_predict == "predict_proba"
         assert loaded.feature_names == names

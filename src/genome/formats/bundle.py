@@ -8,8 +8,11 @@
     samples.npz   sample explanations, if computed: plain numeric and string arrays (np.savez, read back with
                   allow_pickle=False); their summary (rows, featureImportance) is in the manifest under "samples"
 
-The server reads only ``genome.json`` (no unpickling) to validate an upload and fill in its metadata. Entries carry
-no timestamps, so packing the same model twice gives the same bytes.
+The server reads only ``genome.json`` and the pickles' opcodes (no unpickling) to validate an upload, fill in its
+metadata and tell whether the bundle carries code (``inspect``). Member names are plain relative paths, sizes and
+compression ratios are bounded before anything is decompressed, and unpacking reads only trusted types unless the
+caller trusts the bundle (``genome.formats.trust``). Entries carry no timestamps, so packing the same model twice
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import json
 import pickle
 import platform
 import shutil
+import stat
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -32,15 +37,19 @@ from typing import Any, BinaryIO, Protocol
 import cloudpickle
 import numpy as np
 
-from genome.errors import InvalidInput
+from genome.errors import InvalidInput, PayloadTooLarge
 from genome.formats.describe import describe
 from genome.formats.registry import ModelFormat, class_path, format_for, format_named
+from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
 
 __all__ = [
     "BUNDLE_VERSION",
     "MANIFEST",
+    "BundleInfo",
+    "BundleLimits",
     "BundleSamples",
     "extracted",
+    "inspect",
     "pack",
     "read_manifest",
     "unpack",
@@ -53,6 +62,11 @@ _FIELDS = "fields.pkl"
 _SAMPLES = "samples.npz"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _COPY_CHUNK = 1024 * 1024
+_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# A member this many times larger than its compressed bytes is a decompression bomb, not a model (model files
+# compress a few times at most; they are stored uncompressed).
+_MAX_RATIO = 100
+_RATIO_FROM_BYTES = 1024 * 1024
 # What pickling (cloudpickle, torch.save) raises for an object it cannot carry, such as a lock or an open file.
 _PICKLE_ERRORS = (pickle.PicklingError, TypeError, AttributeError)
 
@@ -191,12 +205,75 @@ def pack(
     return buffer.getvalue(), manifest
 
 
-def read_manifest(data: bytes | BinaryIO) -> dict[str, Any]:
-    """The manifest of a bundle (bytes or a seekable file), checked for shape; raises ``InvalidInput`` otherwise."""
+@dataclass(frozen=True)
+class BundleLimits:
+    """How large a bundle may be once decompressed, and how many members it may hold."""
+
+    max_bytes: int = 8 * 1024 * 1024 * 1024
+    max_members: int = 10_000
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A checked bundle's manifest and what in it could run code when loaded (empty: nothing)."""
+
+    manifest: dict[str, Any]
+    untrusted: frozenset[str]
+
+    @property
+    def isolated(self) -> bool:
+        """Whether the bundle may only be loaded in isolation (by the server's isolated worker, or trusted)."""
+        return bool(self.untrusted)
+
+
+def _check_member_name(name: str, what: str = "a member") -> str:
+    parts = name.split("/")
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or ":" in parts[0]
+        or any(part in ("", "..", ".") for part in parts)
+    ):
+        raise InvalidInput(f"artifact has {what} named {name!r}: names must be plain relative paths", field="artifact")
+    return name
+
+
+def _check_members(archive: zipfile.ZipFile, limits: BundleLimits) -> None:
+    """Refuse odd names, links, too many members, and sizes or ratios of a decompression bomb, from the zip's
+    directory alone (zipfile then reads no member past its declared size)."""
+    members = archive.infolist()
+    if len(members) > limits.max_members:
+        raise PayloadTooLarge(f"artifact has {len(members)} members; at most {limits.max_members}", field="artifact")
+    total = 0
+    for info in members:
+        _check_member_name(info.filename.rstrip("/") if info.is_dir() else info.filename)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise InvalidInput(
+                f"artifact member {info.filename!r} is a link; bundles hold plain files", field="artifact"
+            )
+        total += info.file_size
+        if total > limits.max_bytes:
+            raise PayloadTooLarge(
+                f"artifact expands to more than {limits.max_bytes} bytes (GENOME_BUNDLE_MAX_BYTES)", field="artifact"
+            )
+        if info.file_size > _RATIO_FROM_BYTES and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise PayloadTooLarge(
+                f"artifact member {info.filename!r} expands {info.file_size // max(info.compress_size, 1)}-fold: "
+                "a decompression bomb, not a model",
+                field="artifact",
+            )
+
+
+def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
-        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
-            manifest = json.loads(archive.read(MANIFEST))
-            names = set(archive.namelist())
+        info = archive.getinfo(MANIFEST)
+        if info.file_size > _MAX_MANIFEST_BYTES:
+            raise PayloadTooLarge(
+                f"artifact's {MANIFEST} is {info.file_size} bytes; at most {_MAX_MANIFEST_BYTES}", field="artifact"
+            )
+        manifest = json.loads(archive.read(MANIFEST))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInput(
             f"artifact is not a Genome model bundle (a zip with {MANIFEST}): {exc}", field="artifact"
@@ -206,10 +283,52 @@ def read_manifest(data: bytes | BinaryIO) -> dict[str, Any]:
     for key in ("format", "modelFile", "modelClass", "framework", "parameters", "fields"):
         if key not in manifest:
             raise InvalidInput(f"artifact manifest lacks {key!r}", field="artifact")
-    model_file = manifest["modelFile"]
+    for key in ("format", "modelFile", "modelClass", "framework"):
+        if not isinstance(manifest[key], str):
+            raise InvalidInput(f"artifact manifest's {key!r} must be a string", field="artifact")
+    if not isinstance(manifest["fields"], dict) or not isinstance(manifest["parameters"], dict):
+        raise InvalidInput("artifact manifest's 'fields' and 'parameters' must be objects", field="artifact")
+    pickled = manifest.get("pickledFields", [])
+    if not isinstance(pickled, list) or not all(isinstance(name, str) for name in pickled):
+        raise InvalidInput("artifact manifest's 'pickledFields' must be a list of names", field="artifact")
+    model_file = _check_member_name(manifest["modelFile"], "its modelFile")
+    names = set(archive.namelist())
     if model_file not in names and not any(name.startswith(f"{model_file}/") for name in names):  # a file or folder
-        raise InvalidInput(f"artifact lacks its model file {manifest['modelFile']!r}", field="artifact")
+        raise InvalidInput(f"artifact lacks its model file {model_file!r}", field="artifact")
     return manifest
+
+
+@contextlib.contextmanager
+def _open(data: bytes | BinaryIO, limits: BundleLimits) -> Iterator[zipfile.ZipFile]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
+            _check_members(archive, limits)
+            yield archive
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise InvalidInput(f"artifact is not a readable zip: {exc}", field="artifact") from exc
+
+
+def read_manifest(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> dict[str, Any]:
+    """The manifest of a bundle (bytes or a seekable file), checked for shape; raises ``InvalidInput`` otherwise."""
+    with _open(data, limits or BundleLimits()) as archive:
+        return _manifest(archive)
+
+
+def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> BundleInfo:
+    """Check a bundle (names, sizes, manifest) and find what in it could run code, without loading it."""
+    with _open(data, limits or BundleLimits()) as archive:
+        manifest = _manifest(archive)
+
+        def read(name: str) -> bytes:
+            try:
+                return archive.read(_check_member_name(name))
+            except KeyError as exc:
+                raise InvalidInput(f"artifact lacks {name!r}", field="artifact") from exc
+
+        untrusted = format_named(manifest["format"]).untrusted(manifest, read)
+        if manifest.get("pickledFields"):
+            untrusted |= untrusted_globals(read(_FIELDS))
+    return BundleInfo(manifest, frozenset(untrusted))
 
 
 @contextlib.contextmanager
@@ -223,21 +342,34 @@ def extracted(data: bytes) -> Iterator[tuple[Path, dict[str, Any]]]:
         yield folder, manifest
 
 
-def unpack(data: bytes, formats: list[ModelFormat] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+def unpack(
+    data: bytes, formats: list[ModelFormat] | None = None, *, trust: bool = False
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The model, its wrapper fields and the manifest, from a bundle's bytes; saved sample explanations come
-    back as a dict of arrays in ``fields["samples"]``."""
+    back as a dict of arrays in ``fields["samples"]``.
+
+    Without ``trust``, a bundle that carries code (see ``inspect``) raises ``UntrustedContent`` before anything in
+    it is read, and the rest is read with ``TrustedUnpickler``; ``trust=True`` runs whatever the bundle holds.
+    """
+    info = inspect(data)
+    if info.untrusted and not trust:
+        raise UntrustedContent(info.untrusted)
     with extracted(data) as (folder, manifest):
         fmt = format_named(manifest["format"], formats)
-        model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"])
-        fields = unpack_fields(folder, manifest)
+        model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
+        fields = unpack_fields(folder, manifest, trust=trust)
     return model, fields, manifest
 
 
-def unpack_fields(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def unpack_fields(folder: Path, manifest: dict[str, Any], *, trust: bool = False) -> dict[str, Any]:
     """The wrapper fields of an extracted bundle, with saved sample explanations as arrays under ``"samples"``."""
     fields = dict(manifest["fields"])
     if manifest.get("pickledFields"):
-        fields.update(cloudpickle.loads((folder / _FIELDS).read_bytes()))
+        data = (folder / _FIELDS).read_bytes()
+        pickled = cloudpickle.loads(data) if trust else trusted_loads(data)
+        if not isinstance(pickled, dict):
+            raise InvalidInput(f"the bundle's {_FIELDS} must hold a dict of fields", field="artifact")
+        fields.update(pickled)
     if (folder / _SAMPLES).is_file():
         fields["samples"] = _load_npz((folder / _SAMPLES).read_bytes())
     return fields

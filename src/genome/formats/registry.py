@@ -7,14 +7,18 @@ framework plugs in by adding one ``ModelFormat`` ahead of the cloudpickle fallba
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import cloudpickle
 
 from genome.errors import InvalidInput
+from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
 
 __all__ = [
     "SPARK_FORMAT",
@@ -38,7 +42,15 @@ class ModelFormat(Protocol):
         """Write the model into ``folder`` and return the file name it used."""
         ...
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any: ...
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        """What in the bundle could run code when loaded (empty: nothing); ``read`` gives a member's bytes.
+        Raises ``InvalidInput`` for a manifest this format never writes (an unknown model class, say)."""
+        ...
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
+        """The model from its files; ``trust=False`` reads only what cannot run code (``UntrustedContent``
+        otherwise)."""
+        ...
 
 
 def module_root(obj: Any) -> str:
@@ -53,8 +65,18 @@ def class_path(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def _import_class(path: str) -> Any:
-    module, _, name = path.rpartition(".")
+def _check_class(path: str, allowed: frozenset[str]) -> str:
+    """A bundle names a model class only from those its format writes, so it never names another callable."""
+    if path not in allowed:
+        raise InvalidInput(
+            f"artifact manifest names modelClass {path!r}, which is not one of {', '.join(sorted(allowed))}",
+            field="artifact",
+        )
+    return path
+
+
+def _import_class(path: str, allowed: frozenset[str]) -> Any:
+    module, _, name = _check_class(path, allowed).rpartition(".")
     return getattr(importlib.import_module(module), name)
 
 
@@ -85,13 +107,38 @@ class _Keras:
         model.save(folder / "model.keras")
         return "model.keras"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        try:
+            with zipfile.ZipFile(io.BytesIO(read(manifest["modelFile"]))) as archive:
+                config = json.loads(archive.read("config.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise InvalidInput(f"the bundle's Keras archive is not readable: {exc}", field="artifact") from exc
+        return set(_keras_code(config))
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         # Keras picks its backend once, at import; models saved from the torch backend load on it.
         os.environ.setdefault("KERAS_BACKEND", "torch")
         keras = _require("keras", "keras")
-        # Safe mode refuses Lambda layers (their code travels as bytecode). It would protect nothing here: loading
-        # a bundle already unpickles (fields.pkl, model.pkl), so a bundle is only loaded from a store one trusts.
-        return keras.saving.load_model(folder / file_name, safe_mode=False)
+        # Safe mode refuses Lambda layers, whose code travels as bytecode.
+        return keras.saving.load_model(folder / file_name, safe_mode=not trust)
+
+
+def _keras_code(config: Any) -> list[str]:
+    """The layers and objects of a Keras config that are code: Lambda layers and classes from outside Keras."""
+    found = []
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module, name = item.get("module"), item.get("class_name")
+            if name in ("Lambda", "TFOpLambda", "__lambda__") or (
+                isinstance(module, str) and module.partition(".")[0] not in ("keras", "builtins")
+            ):
+                found.append(f"Keras {module}.{name}")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 class _Torch:
@@ -108,7 +155,12 @@ class _Torch:
         torch.save(model, folder / "model.pt", pickle_module=cloudpickle)
         return "model.pt"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        return {f"a whole PyTorch module ({manifest['modelClass']}) saved with torch.save"}
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
+        if not trust:
+            raise UntrustedContent([f"a whole PyTorch module ({model_class})"])
         torch = _require("torch", "torch")
         return torch.load(folder / file_name, map_location="cpu", weights_only=False)
 
@@ -134,11 +186,30 @@ class _XGBoost:
             (folder / self._PARAMS).write_text(json.dumps(params))
         return "model.json"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+    _CLASSES = frozenset(
+        f"xgboost.{name}"
+        for name in (
+            "core.Booster",
+            "sklearn.XGBClassifier",
+            "sklearn.XGBRegressor",
+            "sklearn.XGBRanker",
+            "sklearn.XGBRFClassifier",
+            "sklearn.XGBRFRegressor",
+        )
+    )
+
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        _check_class(manifest["modelClass"], self._CLASSES)
+        return set()
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         _require("xgboost", "xgboost")
+        cls = _import_class(model_class, self._CLASSES)
         params_file = folder / self._PARAMS
         params = json.loads(params_file.read_text()) if params_file.is_file() else {}
-        model = _import_class(model_class)(**params)
+        if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
+            raise InvalidInput(f"the bundle's {self._PARAMS} must be an object of parameters", field="artifact")
+        model = cls(**params)
         model.load_model(folder / file_name)
         return model
 
@@ -155,7 +226,10 @@ class _LightGBMBooster:
         model.save_model(str(folder / "model.txt"))
         return "model.txt"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        return set()
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         lightgbm = _require("lightgbm", "lightgbm")
         return lightgbm.Booster(model_file=str(folder / file_name))
 
@@ -173,7 +247,30 @@ class _SparkML:
         model.write().overwrite().save(str(folder / "model.spark"))
         return "model.spark"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
+    CLASSES = frozenset(
+        [
+            *(
+                f"pyspark.ml.classification.{name}Model"
+                for name in (
+                    "DecisionTreeClassification",
+                    "RandomForestClassification",
+                    "GBTClassification",
+                    "LogisticRegression",
+                )
+            ),
+            *(
+                f"pyspark.ml.regression.{name}Model"
+                for name in ("DecisionTreeRegression", "RandomForestRegression", "GBTRegression", "LinearRegression")
+            ),
+        ]
+    )
+
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        _check_class(manifest["modelClass"], self.CLASSES)
+        return set()
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
+        _check_class(model_class, self.CLASSES)
         _require("pyspark", "spark")
         from pyspark.errors import PySparkRuntimeError
         from pyspark.sql import SparkSession
@@ -187,7 +284,7 @@ class _SparkML:
                 f"loading this Spark model ({model_class}) needs a running SparkSession: start one first, e.g. "
                 "SparkSession.builder.master('local[1]').getOrCreate()"
             ) from exc
-        return _import_class(model_class).load(str(folder / file_name))
+        return _import_class(model_class, self.CLASSES).load(str(folder / file_name))
 
 
 class _CloudPickle:
@@ -203,9 +300,12 @@ class _CloudPickle:
             cloudpickle.dump(model, file, protocol=5)
         return "model.pkl"
 
-    def load(self, folder: Path, file_name: str, model_class: str) -> Any:
-        with open(folder / file_name, "rb") as file:
-            return cloudpickle.load(file)
+    def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
+        return untrusted_globals(read(manifest["modelFile"]))
+
+    def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
+        data = (folder / file_name).read_bytes()
+        return cloudpickle.loads(data) if trust else trusted_loads(data)
 
 
 def default_formats() -> list[ModelFormat]:

@@ -66,6 +66,11 @@ class ArtifactRead(BaseModel):
     sha256: str
     size: int
     format: str
+    isolated: bool | None = Field(
+        default=None,
+        description="Whether the bundle carries code (pickles beyond Genome's trusted types), so that it is loaded "
+        "only by the isolated worker; null for versions stored before Genome recorded it.",
+    )
 
 
 class ModelVersionRead(BaseModel):

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from genome.auth.principal import Principal
 from genome.clock import now_ms
 from genome.errors import InvalidInput, NotFound
-from genome.formats.bundle import read_manifest
+from genome.formats.bundle import BundleLimits, inspect
+from genome.formats.trust import UntrustedContent
 from genome.models.schemas import (
     ALIAS_PATTERN,
     ArtifactRead,
@@ -62,7 +63,11 @@ def to_read(row: ModelVersion) -> ModelVersionRead:
         code=row.code,
         parameters=row.parameters,
         artifact=ArtifactRead(
-            ref=row.artifact_ref, sha256=row.artifact_sha256, size=row.artifact_size, format=row.artifact_format
+            ref=row.artifact_ref,
+            sha256=row.artifact_sha256,
+            size=row.artifact_size,
+            format=row.artifact_format,
+            isolated=row.isolated,
         ),
         tags={tag.key: tag.value for tag in row.tags},
         aliases=[alias.alias for alias in row.aliases],
@@ -146,14 +151,21 @@ def create_version(
     *,
     principal: Principal,
     max_bytes: int | None = None,
+    limits: BundleLimits | None = None,
+    accept_untrusted: bool = True,
 ) -> ModelVersionRead:
     """Store a model bundle and record a new version of its application + canonicalName (editors only).
 
-    The artifact is written (content-addressed) before the metadata row commits, so a stored version always
-    has its bytes; the version number is the name's next one.
+    The bundle is checked first (names, sizes, manifest) and whether it carries code is recorded: such a version
+    is only ever loaded by the isolated worker, and refused here when ``accept_untrusted`` is off. The artifact
+    is written (content-addressed) before the metadata row commits, so a stored version always has its bytes;
+    the version number is the name's next one.
     """
     principal.require(meta.application, "editor")
-    manifest = read_manifest(artifact)
+    info = inspect(artifact, limits)
+    if info.untrusted and not accept_untrusted:
+        raise UntrustedContent(info.untrusted, where="bundle (this server accepts no code in bundles)")
+    manifest = info.manifest
     artifact.seek(0)
     fields = manifest["fields"]
     modality = fields.get("modality")
@@ -196,6 +208,7 @@ def create_version(
             artifact_sha256=stored.sha256,
             artifact_size=stored.size,
             artifact_format=manifest["format"],
+            isolated=info.isolated,
             created=created,
             artifact_time=meta.artifactTime or created,
             created_by=principal.username,

@@ -13,6 +13,7 @@ from typing import Any
 
 from genome.errors import ArtifactCorrupt, InvalidInput
 from genome.formats.bundle import pack, unpack
+from genome.formats.trust import UntrustedContent
 from genome.modelstore._environment import STEP_ENVIRONMENT, from_step
 from genome.modelstore._http import DEFAULT_URL, USE_CLIENT_DEFAULT, ApiClient, Timeout
 from genome.modelstore._progress import TrackedBytes, transfer_bar, wanted
@@ -108,11 +109,16 @@ class ModelStore(ApiClient):
         version_number: int | None = None,
         version_name: str | None = None,
         alias: str | None = None,
+        trust: bool = False,
     ) -> GenomeEstimator:
         """Load a stored model: by ``id``, or by ``application`` + ``canonical_name`` (latest, or the version
         given by ``version_number``, ``version_name`` or ``alias``).
 
-        The downloaded bundle is checked against the sha256 recorded when the model was saved.
+        The downloaded bundle is checked against the sha256 recorded when the model was saved. Models in safe
+        formats (XGBoost JSON, LightGBM text, Keras without Lambda layers, scikit-learn models of Genome's trusted
+        types) load as they are; a bundle that carries code (a lambda, a class from a training script, a whole
+        PyTorch module) runs that code when loaded, so it loads only with ``trust=True``: pass it for models saved
+        by people you trust, as you would run their scripts.
         """
         if id is None:
             if not (application and canonical_name):
@@ -125,7 +131,10 @@ class ModelStore(ApiClient):
         # checking it here too catches a change in transit.
         if hashlib.sha256(data).hexdigest() != headers.get("x-genome-sha256"):
             raise ArtifactCorrupt(f"the artifact of model version {id} changed in transit")
-        model, fields, _manifest = unpack(data)
+        try:
+            model, fields, _manifest = unpack(data, trust=trust)
+        except UntrustedContent as exc:
+            raise UntrustedContent(exc.names, where=f"model version {id}") from None
         return GenomeEstimator.from_bundle_fields(model, fields)
 
     def explain(

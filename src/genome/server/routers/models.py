@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
 
 from genome.evaluations import service as evaluations
+from genome.formats.bundle import BundleLimits
 from genome.models import service
 from genome.models.schemas import (
     LegacySearch,
@@ -18,7 +19,7 @@ from genome.models.schemas import (
     TagValue,
 )
 from genome.models.search import from_legacy, from_params
-from genome.server.deps import Artifacts, CurrentPrincipal, Db, SettingsDep
+from genome.server.deps import RUN_TOKENS_ALLOWED, Artifacts, CurrentPrincipal, Db, SettingsDep
 from genome.server.errors import parse_json_field
 
 router = APIRouter(prefix="/modelstore", tags=["modelstore"])
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/modelstore", tags=["modelstore"])
 VersionId = Annotated[str, Query(min_length=1, max_length=32)]
 
 
-@router.post("/models", status_code=status.HTTP_201_CREATED)
+@router.post("/models", status_code=status.HTTP_201_CREATED, dependencies=[RUN_TOKENS_ALLOWED])
 def create_model_version(
     db: Db,
     artifacts: Artifacts,
@@ -38,11 +39,18 @@ def create_model_version(
     """Store a new version of a model: its bundle and its metadata, numbered after the name's latest."""
     parsed = parse_json_field(ModelVersionCreate, meta, "meta")
     return service.create_version(
-        db, artifacts, parsed, artifact.file, principal=principal, max_bytes=settings.max_request_bytes
+        db,
+        artifacts,
+        parsed,
+        artifact.file,
+        principal=principal,
+        max_bytes=settings.max_request_bytes,
+        limits=BundleLimits(max_bytes=settings.bundle_max_bytes),
+        accept_untrusted=settings.accept_untrusted_bundles,
     )
 
 
-@router.get("/models")
+@router.get("/models", dependencies=[RUN_TOKENS_ALLOWED])
 def list_model_versions(
     db: Db,
     settings: SettingsDep,
@@ -84,7 +92,7 @@ def list_model_versions(
     return service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
 
 
-@router.post("/models/search")
+@router.post("/models/search", dependencies=[RUN_TOKENS_ALLOWED])
 def search_model_versions(
     db: Db, settings: SettingsDep, principal: CurrentPrincipal, search: ModelVersionSearch
 ) -> ModelVersionPage:
@@ -92,13 +100,13 @@ def search_model_versions(
     return service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[RUN_TOKENS_ALLOWED])
 def legacy_search(db: Db, settings: SettingsDep, principal: CurrentPrincipal, body: LegacySearch) -> ModelVersionPage:
     """The original search form: ``{application, canonicalName, ...}`` equalities, paged."""
     return service.search_versions(db, principal, from_legacy(body), page_size_max=settings.page_size_max)
 
 
-@router.get("/resolve")
+@router.get("/resolve", dependencies=[RUN_TOKENS_ALLOWED])
 def resolve_model_version(
     db: Db,
     principal: CurrentPrincipal,
@@ -114,12 +122,12 @@ def resolve_model_version(
     )
 
 
-@router.get("/models/{version_id}")
+@router.get("/models/{version_id}", dependencies=[RUN_TOKENS_ALLOWED])
 def get_model_version(db: Db, principal: CurrentPrincipal, version_id: str) -> ModelVersionRead:
     return service.get_version(db, principal, version_id)
 
 
-@router.get("/models/{version_id}/artifact", response_class=Response)
+@router.get("/models/{version_id}/artifact", response_class=Response, dependencies=[RUN_TOKENS_ALLOWED])
 def download_artifact(db: Db, artifacts: Artifacts, principal: CurrentPrincipal, version_id: str) -> Response:
     """The version's bundle, checked against its stored sha256 before it is sent."""
     record, data = service.read_artifact(db, artifacts, principal, version_id)
@@ -133,7 +141,7 @@ def download_artifact(db: Db, artifacts: Artifacts, principal: CurrentPrincipal,
     )
 
 
-@router.put("/models/{version_id}/aliases/{alias}")
+@router.put("/models/{version_id}/aliases/{alias}", dependencies=[RUN_TOKENS_ALLOWED])
 def set_alias(
     db: Db,
     principal: CurrentPrincipal,
@@ -148,12 +156,12 @@ def set_alias(
     return service.set_alias(db, principal, version_id, alias, gate=gate)
 
 
-@router.delete("/models/{version_id}/aliases/{alias}")
+@router.delete("/models/{version_id}/aliases/{alias}", dependencies=[RUN_TOKENS_ALLOWED])
 def remove_alias(db: Db, principal: CurrentPrincipal, version_id: str, alias: str) -> ModelVersionRead:
     return service.remove_alias(db, principal, version_id, alias)
 
 
-@router.patch("/models/{version_id}/tags")
+@router.patch("/models/{version_id}/tags", dependencies=[RUN_TOKENS_ALLOWED])
 def update_tags(
     db: Db, principal: CurrentPrincipal, version_id: str, changes: Annotated[dict[TagKey, TagValue | None], Body()]
 ) -> ModelVersionRead:

@@ -1,0 +1,305 @@
+"""Which pickled content may be read without running code: Genome's list of trusted types and the reader for them.
+
+A pickle names the callables that rebuild it (``GLOBAL``/``STACK_GLOBAL``), and unpickling calls them: that is how
+a pickle runs code. ``TrustedUnpickler`` admits only the globals listed here — scikit-learn estimators whose
+prediction is plain NumPy or a validated tree, NumPy's array and random-state rebuilders, a few builtin
+containers — so reading such a pickle cannot call anything else. Everything else (a lambda, a class defined in a
+training script, a PyTorch module, an estimator with native code that trusts its arrays, e.g. SVMs or
+HistGradientBoosting) is *untrusted*: the server loads it only in the isolated worker, and the SDK only when the
+caller passes ``trust=True``.
+
+Trees are checked after loading, because scikit-learn's tree code indexes its node arrays and the input without
+bounds checks: a child must come after its parent and a split feature must exist, or the tree is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import pickle
+import pickletools
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from genome.errors import InvalidInput
+
+__all__ = ["TrustedUnpickler", "UntrustedContent", "pickle_globals", "trusted_loads", "untrusted_globals"]
+
+
+class UntrustedContent(InvalidInput):
+    """A pickle names a global outside Genome's trusted list; ``names`` are the ones at fault."""
+
+    def __init__(self, names: Iterable[str], *, where: str = "bundle") -> None:
+        self.names = sorted(set(names))
+        shown = ", ".join(self.names[:10]) + (" ..." if len(self.names) > 10 else "")
+        super().__init__(
+            f"the {where} carries code or types Genome does not load without isolation ({shown}); loading it runs "
+            "that code: load it with trust=True only if you trust whoever saved it",
+            field="artifact",
+        )
+
+
+# Trusted scikit-learn classes: estimators whose prediction is NumPy/SciPy arithmetic, and tree models whose
+# native code reads only the validated Tree structure.
+_SKLEARN_MODULES = {
+    "sklearn.compose._column_transformer": None,
+    "sklearn.compose._target": {"TransformedTargetRegressor"},
+    "sklearn.decomposition._pca": {"PCA"},
+    "sklearn.decomposition._truncated_svd": {"TruncatedSVD"},
+    "sklearn.dummy": {"DummyClassifier", "DummyRegressor"},
+    "sklearn.ensemble._forest": {
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+    },
+    "sklearn.feature_extraction.text": {
+        "CountVectorizer",
+        "TfidfVectorizer",
+        "TfidfTransformer",
+        "HashingVectorizer",
+    },
+    "sklearn.feature_selection._univariate_selection": None,
+    "sklearn.feature_selection._variance_threshold": {"VarianceThreshold"},
+    "sklearn.impute._base": {"SimpleImputer", "MissingIndicator"},
+    "sklearn.linear_model._base": {"LinearRegression"},
+    "sklearn.linear_model._bayes": {"BayesianRidge", "ARDRegression"},
+    "sklearn.linear_model._coordinate_descent": {"Lasso", "ElasticNet", "LassoCV", "ElasticNetCV"},
+    "sklearn.linear_model._glm.glm": {"PoissonRegressor", "GammaRegressor", "TweedieRegressor"},
+    "sklearn.linear_model._huber": {"HuberRegressor"},
+    "sklearn.linear_model._logistic": {"LogisticRegression", "LogisticRegressionCV"},
+    "sklearn.linear_model._ridge": {"Ridge", "RidgeClassifier", "RidgeCV", "RidgeClassifierCV"},
+    "sklearn.linear_model._stochastic_gradient": {"SGDClassifier", "SGDRegressor"},
+    "sklearn.naive_bayes": None,
+    "sklearn.neural_network._multilayer_perceptron": {"MLPClassifier", "MLPRegressor"},
+    "sklearn.neural_network._stochastic_optimizers": {"AdamOptimizer", "SGDOptimizer"},
+    "sklearn.pipeline": {"Pipeline", "FeatureUnion"},
+    "sklearn.preprocessing._data": None,
+    "sklearn.preprocessing._discretization": {"KBinsDiscretizer"},
+    "sklearn.preprocessing._encoders": {"OneHotEncoder", "OrdinalEncoder"},
+    "sklearn.preprocessing._function_transformer": {"FunctionTransformer"},
+    "sklearn.preprocessing._label": {"LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer"},
+    "sklearn.preprocessing._polynomial": {"PolynomialFeatures"},
+    "sklearn.svm._classes": {"LinearSVC", "LinearSVR"},
+    "sklearn.tree._classes": {
+        "DecisionTreeClassifier",
+        "DecisionTreeRegressor",
+        "ExtraTreeClassifier",
+        "ExtraTreeRegressor",
+    },
+    "sklearn.tree._tree": {"Tree"},
+    "sklearn.utils._bunch": {"Bunch"},
+    # losses and links some estimators keep from fitting (plain arithmetic, Cython state of numbers)
+    "sklearn._loss.link": None,
+    "sklearn._loss.loss": None,
+    "sklearn._loss._loss": None,
+}
+_EXACT = {("builtins", name) for name in ("set", "frozenset", "slice", "complex", "object")} | {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random.mtrand", "RandomState"),
+    ("numpy.random._generator", "Generator"),
+    ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._pcg64", "PCG64"),
+    ("numpy.random._pcg64", "PCG64DXSM"),
+    ("numpy.random._philox", "Philox"),
+    ("numpy.random._sfc64", "SFC64"),
+    ("numpy.random.bit_generator", "SeedSequence"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    # Genome's own explainer settings, kept in fields.pkl when given to a GenomeEstimator
+    ("genome.explain.tabular", "TabularExplainer"),
+    ("genome.explain.text", "TextExplainer"),
+    ("genome.explain.image", "ImageExplainer"),
+}
+_NUMPY_CORE = {"numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric"}
+# the univariate feature selectors' scoring functions (called only when fitting)
+_SCORE_FUNCTIONS = {"f_classif", "f_regression", "chi2", "r_regression", "f_oneway"}
+_MAX_TREE_OUTPUTS = 100_000
+
+
+def _is_trusted_name(module: str, name: str) -> bool:
+    if (module, name) in _EXACT:
+        return True
+    if module in _NUMPY_CORE:
+        return name in ("_reconstruct", "scalar", "_frombuffer")
+    if module in ("numpy", "numpy.dtypes"):
+        # NumPy's scalar and dtype classes (numpy.float64, numpy.dtypes.Float64DType), rebuilt from bytes
+        return not name.startswith("_") and (name.endswith("DType") or name in _numpy_scalar_names())
+    if module not in _SKLEARN_MODULES or (name.startswith("__") and not name.startswith("__pyx_unpickle_Cy")):
+        return False
+    names = _SKLEARN_MODULES[module]
+    if names is None:  # every class defined in the module (find_class checks where it is defined)
+        return name[:1].isupper() or name.startswith("__pyx_unpickle_Cy") or name in _SCORE_FUNCTIONS
+    return name in names
+
+
+@functools.cache
+def _numpy_scalar_names() -> frozenset[str]:
+    import numpy as np
+
+    return frozenset(
+        name for name, value in vars(np).items() if isinstance(value, type) and issubclass(value, np.generic)
+    )
+
+
+def _checked_reconstruct(target: Any) -> Any:
+    # NumPy pickles every array as _reconstruct(cls, (0,), b'b') followed by its state; a bigger shape only
+    # allocates memory before the state replaces it.
+    def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+        if tuple(shape) != (0,):
+            raise pickle.UnpicklingError(f"numpy _reconstruct with shape {shape!r}: arrays are rebuilt empty")
+        return target(subtype, shape, dtype)
+
+    return reconstruct
+
+
+def _checked_tree(target: Any) -> Any:
+    def tree(n_features: Any, n_classes: Any, n_outputs: Any) -> Any:
+        if not (isinstance(n_outputs, int) and 0 < n_outputs <= _MAX_TREE_OUTPUTS):
+            raise pickle.UnpicklingError(f"a tree with {n_outputs!r} outputs")
+        return target(n_features, n_classes, n_outputs)
+
+    return tree
+
+
+class TrustedUnpickler(pickle.Unpickler):
+    """A ``pickle.Unpickler`` that rebuilds only Genome's trusted types; any other global raises
+    ``UntrustedContent`` naming it (nothing it names is imported or called)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if not _is_trusted_name(module, name):
+            raise UntrustedContent([f"{module}.{name}"])
+        found = super().find_class(module, name)
+        if _SKLEARN_MODULES.get(module, ()) is None and getattr(found, "__module__", None) != module:
+            raise UntrustedContent([f"{module}.{name}"])  # imported into a trusted module, not defined there
+        if name == "_reconstruct":
+            return _checked_reconstruct(found)
+        if (module, name) == ("sklearn.tree._tree", "Tree"):
+            return _checked_tree(found)
+        return found
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UntrustedContent(["a persistent id"])
+
+
+def trusted_loads(data: bytes) -> Any:
+    """Unpickle ``data`` if it holds only trusted types (``UntrustedContent`` otherwise), trees checked."""
+    try:
+        value = TrustedUnpickler(io.BytesIO(data)).load()
+    except UntrustedContent:
+        raise
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, IndexError, KeyError) as exc:
+        raise InvalidInput(f"the bundle's pickled content is not readable: {exc}", field="artifact") from exc
+    _check_trees(value)
+    return value
+
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
+
+
+def pickle_globals(data: bytes) -> set[str]:
+    """The globals a pickle names, read from its opcodes without unpickling; an unreadable pickle raises
+    ``InvalidInput``. (For ``STACK_GLOBAL`` the two strings pushed just before are taken, as picklers write them;
+    an odd layout names ``?`` — whatever it is, ``TrustedUnpickler`` still refuses what is not listed.)"""
+    names: set[str] = set()
+    memo: dict[int, Any] = {}
+    pushed: deque[Any] = deque([None, None], maxlen=2)
+    try:
+        for opcode, arg, _pos in pickletools.genops(data):
+            name = opcode.name
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = str(arg).partition(" ")
+                names.add(f"{module}.{attr}")
+                pushed.append(None)
+            elif name == "STACK_GLOBAL":
+                module, attr = pushed
+                names.add(f"{module}.{attr}" if isinstance(module, str) and isinstance(attr, str) else "?")
+                pushed.append(None)
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                names.add(f"copyreg extension {arg}")
+            elif name in ("PERSID", "BINPERSID"):
+                names.add("a persistent id")
+            elif name in _STRING_OPS:
+                pushed.append(arg)
+            elif name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1]
+            elif name in _PUT_OPS:
+                memo[int(arg)] = pushed[-1]
+            elif name in _GET_OPS:
+                pushed.append(memo.get(int(arg)))
+            elif name not in ("FRAME", "PROTO", "STOP"):
+                pushed.append(None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"the bundle holds a pickle that is not readable: {exc}", field="artifact") from exc
+    return names
+
+
+def untrusted_globals(data: bytes) -> set[str]:
+    """The globals of a pickle that ``TrustedUnpickler`` would refuse (empty: it holds only trusted types)."""
+    found = set()
+    for qualified in pickle_globals(data):
+        module, _, name = qualified.rpartition(".")
+        if not module or not _is_trusted_name(module, name):
+            found.add(qualified)
+    return found
+
+
+def _check_trees(value: Any) -> None:
+    """Refuse tree models whose structure scikit-learn's native code would read out of bounds."""
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, str | bytes | int | float | bool | type(None)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            _check_tree(item)
+            continue
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif type(item).__module__ == "numpy" and getattr(item, "dtype", None) is not None:
+            if item.dtype.hasobject:
+                stack.extend(item.ravel().tolist())
+        elif hasattr(item, "__dict__"):
+            tree = getattr(item, "tree_", None)
+            features = getattr(item, "n_features_in_", None)
+            if isinstance(tree, Tree) and features is not None and tree.n_features != features:
+                raise InvalidInput(
+                    f"a tree of the model reads {tree.n_features} features but its estimator takes {features}",
+                    field="artifact",
+                )
+            sub_trees = getattr(item, "estimators_", None)
+            if features is not None and isinstance(sub_trees, list):
+                for sub in sub_trees:
+                    if getattr(sub, "n_features_in_", features) != features:
+                        raise InvalidInput("the trees of an ensemble disagree on their features", field="artifact")
+            stack.extend(vars(item).values())
+
+
+def _check_tree(tree: Any) -> None:
+    import numpy as np
+
+    count = tree.node_count
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    index = np.arange(count)
+    leaf = left == -1
+    ok = (
+        len(left) == len(right) == len(feature) == count
+        and np.array_equal(leaf, right == -1)
+        and bool(np.all(leaf | ((left > index) & (left < count) & (right > index) & (right < count))))
+        and bool(np.all(leaf | ((feature >= 0) & (feature < tree.n_features))))
+    )
+    if not ok:
+        raise InvalidInput("a tree of the model has children or split features out of range", field="artifact")
