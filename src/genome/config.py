@@ -73,10 +73,10 @@ class Settings(BaseSettings):
         default=1000, gt=0, description="Most rows one explanation request may ask for; more get 413."
     )
     explain_text_budget: int = Field(
-        default=5_000_000,
+        default=2_000_000,
         gt=0,
         description="Work one text (LIME) explanation may cost: num_samples x (distinct words + characters / 8), "
-        "plus its tokenization; more get 413. The default keeps one explanation near 150 MB and 2 s.",
+        "plus its tokenization; more get 413. The default keeps one explanation under about 60 MB and a few seconds.",
     )
     visualize_cache_size: int = Field(
         default=16, gt=0, description="Model versions kept loaded, with their extracted trees, for visualizations."

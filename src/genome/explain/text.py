@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from genome.errors import InvalidInput, NotFitted
+from genome.errors import InvalidInput, NotFitted, PayloadTooLarge
 
-__all__ = ["TextExplainer", "TextExplanation"]
+__all__ = ["TEXT_BUDGET", "TextExplainer", "TextExplanation", "check_text_budget"]
+
+TEXT_BUDGET = 2_000_000
+"""Default work of one text explanation (``GENOME_EXPLAIN_TEXT_BUDGET``): at most about 60 MB and a few seconds."""
 
 _KERNEL_WIDTH = 25.0  # LIME's default for text: cosine distances (x 100) through an exponential kernel
 _EPSILON = 1e-6  # floor of the surrogate's probabilities, so the KL divergence stays finite
+_TOKEN = re.compile(r"\w+|\W+")  # LIME's tokens: runs of word characters, and the separators between them
+_MIN_SAMPLES = 50  # the fewest num_samples a request may ask for (ExplainRequest.num_samples)
+_CHARS_PER_WORD = 8  # scoring a sample costs about as much per 8 characters as the surrogate per distinct word
+_TOKENIZE_DIVISOR = 4  # LIME holds the tokens in a fixed-width array: tokens x longest token x 4 bytes
 
 
 def _lime_text() -> Any:
@@ -21,6 +30,69 @@ def _lime_text() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("text explanations need lime: pip install 'genome[explain]'") from exc
     return lime_text
+
+
+def _text_cost(text: str) -> tuple[int, int, int]:
+    """``(per sample, fixed, distinct words)``: the work each sample of ``text`` costs, and tokenizing it."""
+    words: set[str] = set()
+    tokens = longest = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        tokens += 1
+        longest = max(longest, len(token))
+        if token[0].isalnum() or token[0] == "_":
+            words.add(token)
+    per_sample = len(words) + math.ceil(len(text) / _CHARS_PER_WORD)
+    return per_sample, math.ceil(tokens * longest / _TOKENIZE_DIVISOR), len(words)
+
+
+def check_text_budget(text: str, num_samples: int, budget: int) -> None:
+    """Refuse a LIME explanation of ``text`` with ``num_samples`` whose work is over ``budget``, before any is done.
+
+    LIME scores ``num_samples`` copies of the text with words dropped and fits its surrogate on a num_samples x
+    distinct words matrix, so memory and time grow with ``num_samples x (distinct words + characters / 8)``; LIME's
+    tokenizer adds ``tokens x longest token / 4`` (a fixed-width array). One unit is about 30 bytes, and 0.3 to
+    1.5 µs depending on how fast the model scores texts.
+
+    Args:
+        text: the text to explain.
+        num_samples: the perturbed texts LIME would score.
+        budget: the most work allowed (``GENOME_EXPLAIN_TEXT_BUDGET``, by default ``TEXT_BUDGET``).
+
+    Raises:
+        PayloadTooLarge: with field ``num_samples`` when fewer samples (at least 50) would fit, saying how many;
+            else with field ``text``.
+
+    Example:
+        >>> check_text_budget("the garden was quiet", num_samples=250, budget=TEXT_BUDGET)
+        >>> try:
+        ...     check_text_budget("river stone cloud " * 2000, num_samples=5000, budget=TEXT_BUDGET)
+        ... except PayloadTooLarge as error:
+        ...     print(error.field)
+        num_samples
+    """
+    per_sample, fixed, words = _text_cost(text)
+    cost = num_samples * per_sample + fixed
+    if cost <= budget:
+        return
+    size = f"{words} distinct words and {len(text)} characters"
+    work = (
+        f"with num_samples={num_samples} that is {cost} units of work (num_samples x (distinct words + characters "
+        f"/ {_CHARS_PER_WORD}) + tokens x longest token / {_TOKENIZE_DIVISOR}), over the budget of {budget} "
+        "(GENOME_EXPLAIN_TEXT_BUDGET)"
+    )
+    most = (budget - fixed) // per_sample if per_sample else 0
+    if most >= min(num_samples, _MIN_SAMPLES):
+        raise PayloadTooLarge(
+            f"num_samples is too large for this text of {size}: {work}; send num_samples of at most {most}, "
+            "or a shorter text",
+            field="num_samples",
+        )
+    raise PayloadTooLarge(
+        f"text is too large to explain: {size}; {work}; send a shorter text (fewer distinct words, no very long "
+        "words) or fewer num_samples",
+        field="text",
+    )
 
 
 @dataclass
@@ -45,6 +117,7 @@ class TextExplainer:
         num_samples: perturbed documents per explanation (the model scores each one).
         num_features: at most this many words are weighted per class.
         seed: random seed of the perturbations; the same seed gives the same explanation.
+        budget: the most work one explanation may cost (see ``check_text_budget``); more raise ``PayloadTooLarge``.
 
     Example:
         >>> from sklearn.feature_extraction.text import CountVectorizer
@@ -57,20 +130,28 @@ class TextExplainer:
         ['zebra', [[2, 7]]]
     """
 
-    def __init__(self, num_samples: int = 250, num_features: int = 20, seed: int = 0) -> None:
+    budget: int = TEXT_BUDGET  # explainers pickled before budgets existed have none of their own
+
+    def __init__(
+        self, num_samples: int = 250, num_features: int = 20, seed: int = 0, budget: int = TEXT_BUDGET
+    ) -> None:
         self.num_samples = num_samples
         self.num_features = num_features
         self.seed = seed
+        self.budget = budget
 
     def __repr__(self) -> str:
-        return f"TextExplainer(num_samples={self.num_samples}, num_features={self.num_features}, seed={self.seed})"
+        return (
+            f"TextExplainer(num_samples={self.num_samples}, num_features={self.num_features}, seed={self.seed}, "
+            f"budget={self.budget})"
+        )
 
     def fit(self, model: Any, class_names: Any = None, method: str = "predict_proba") -> TextExplainer:
         """Prepare to explain ``model``, whose ``method`` maps a list of texts to class probabilities.
 
         ``class_names`` default to the model's ``classes_`` as strings.
         """
-        for name in ("num_samples", "num_features"):
+        for name in ("num_samples", "num_features", "budget"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInput(f"{name} must be a positive integer; got {value!r}", field=name)
@@ -108,6 +189,8 @@ class TextExplainer:
         samples = self.num_samples if num_samples is None else num_samples
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 2:
             raise InvalidInput(f"num_samples must be an integer of at least 2; got {samples!r}", field="num_samples")
+        # Checked here too, not only by the server: an explanation may run in another process.
+        check_text_budget(text, samples, self.budget)
         lime_text = _lime_text()
         indexed = lime_text.IndexedString(text, bow=True)
         if indexed.num_words() == 0:
