@@ -65,16 +65,18 @@ def serve(
     from genome.config import Settings
     from genome.server.app import create_app
 
-    settings = Settings(**({"no_auth": True} if no_auth else {}))
-    if settings.no_auth and (host or settings.host) not in _LOOPBACK:
+    # The options are settings like the variables, so what depends on them (the GENOME_URL steps get) agrees.
+    given: dict[str, Any] = {"no_auth": True if no_auth else None, "host": host, "port": port}
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    if settings.no_auth and settings.host not in _LOOPBACK:
         console.print("[red]error:[/red] --no-auth serves only on loopback (127.0.0.1, ::1, localhost)")
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
-        f"Genome on http://{host or settings.host}:{port or settings.port} "
+        f"Genome on http://{settings.host}:{settings.port} "
         f"(database {settings.resolved_database_url.split('@')[-1]}, artifacts {settings.resolved_artifact_root})"
     )
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}

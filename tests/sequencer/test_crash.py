@@ -46,11 +46,11 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_kill_9_mid_run_is_reconciled_on_restart(tmp_path: Path) -> None:
+def test_kill_9_mid_run_is_reconciled_on_restart(tmp_path: Path, step_dir: Path) -> None:
     home, port = tmp_path / "home", _port()
     home.mkdir()
     url = f"http://127.0.0.1:{port}"
-    marker, pid_file = tmp_path / "started", tmp_path / "pid"
+    marker, pid_file = step_dir / "started", step_dir / "pid"
     # The first attempt hangs (it is the one the crash interrupts); the retry finds the marker and succeeds.
     code = (
         "import os, pathlib, time\n"

@@ -71,9 +71,9 @@ def sequencer_server(make_server, backend):
     return make_server(backend, sequencer_retry_backoff_seconds=0.05)
 
 
-def test_seed_sequence_runs_in_order_with_the_step_environment(sequencer_server, tmp_path) -> None:
+def test_seed_sequence_runs_in_order_with_the_step_environment(sequencer_server, step_dir) -> None:
     server = sequencer_server
-    trace = tmp_path / "trace.jsonl"
+    trace = step_dir / "trace.jsonl"
     record = (
         "import json, os, time; keys = ['DEPLOYMENT', 'DEPLOYMENT_PARAMETERS', 'APPLICATION', 'PIPELINE_RUNID', "
         "'PIPELINE_NAME', 'STEP_NAME', 'STEP_TYPE', 'PARAMETERS', 'DATASETS', 'GENOME_URL', 'GENOME_TOKEN', "
@@ -131,9 +131,9 @@ def test_seed_sequence_runs_in_order_with_the_step_environment(sequencer_server,
     assert response.status_code == 401
 
 
-def test_a_failing_step_is_retried_then_fails_the_run_and_cancels_the_rest(sequencer_server, tmp_path) -> None:
+def test_a_failing_step_is_retried_then_fails_the_run_and_cancels_the_rest(sequencer_server, step_dir) -> None:
     server = sequencer_server
-    counter = tmp_path / "count"
+    counter = step_dir / "count"
     flaky = (
         f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) if p.exists() else 0; "
         "p.write_text(str(n + 1)); print('attempt', n + 1); sys.exit(0 if n >= 1 else 3)"
@@ -158,9 +158,9 @@ def test_a_failing_step_is_retried_then_fails_the_run_and_cancels_the_rest(seque
     assert "boom" in log_of(server, run["id"], "broken", 3)
 
 
-def test_timeout_and_cancel_kill_the_whole_process_tree(sequencer_server, tmp_path) -> None:
+def test_timeout_and_cancel_kill_the_whole_process_tree(sequencer_server, step_dir) -> None:
     server = sequencer_server
-    pids = tmp_path / "pids"
+    pids = step_dir / "pids"
     # The step starts a grandchild that would outlive a kill of the step's own process.
     tree = (
         "import subprocess, sys, time; "
@@ -276,13 +276,13 @@ def test_a_failed_step_cancels_the_steps_of_its_group_not_started_yet(make_serve
     }
 
 
-def test_a_server_that_lost_its_run_stops_driving_it(make_server, tmp_path) -> None:
+def test_a_server_that_lost_its_run_stops_driving_it(make_server, step_dir) -> None:
     from sqlalchemy import update
 
     from genome.store.tables import PipelineRun
 
     server = make_server("sqlite", sequencer_lease_seconds=2, sequencer_retry_backoff_seconds=0.05)
-    pid_file, marker = tmp_path / "pid", tmp_path / "marker"
+    pid_file, marker = step_dir / "pid", step_dir / "marker"
     code = (
         "import os, pathlib, time\n"
         f"marker = pathlib.Path({str(marker)!r})\n"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy.engine import make_url
 
 import genome
 from genome.auth import service as auth_service
@@ -30,7 +34,32 @@ API_PREFIX = "/v1.0/genome"
 log = logging.getLogger("genome.server")
 
 
+def _private_folder(path: Path) -> Path:
+    """``path``, created 0700 (and made 0700 when this server owns it), so only the server's user reads it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+def _server_paths(settings: Settings, artifacts: ArtifactStore, log_root: Path) -> tuple[Path, ...]:
+    """What pipeline steps must not see: the server's home (``HOME`` and its account's), GENOME_HOME, the SQLite
+    database's folder, the local artifact folder and the logs."""
+    paths = [Path.home(), Path(pwd.getpwuid(os.geteuid()).pw_dir), settings.home, log_root]
+    database = make_url(settings.resolved_database_url)
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        paths.append(Path(database.database).expanduser().resolve().parent)
+    if "file" in _protocols(artifacts.fs.protocol):
+        paths.append(Path(artifacts.root))
+    return tuple(path for path in paths if path != Path("/"))
+
+
+def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
 def create_runtime(settings: Settings) -> Runtime:
+    _private_folder(settings.home)
     db = Database(settings.resolved_database_url)
     db.migrate()
     artifacts = ArtifactStore(settings.resolved_artifact_root, settings.artifact_options)
@@ -47,15 +76,19 @@ def create_runtime(settings: Settings) -> Runtime:
         session_hours=settings.session_hours,
     )
     explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
-    executor: Executor = LocalExecutor(settings.step_user)
+    log_root = _private_folder(settings.home / "logs")
+    hidden_paths = _server_paths(settings, artifacts, log_root)
+    executor: Executor
     if settings.executor == "dask":
         assert settings.dask_scheduler is not None  # checked by Settings
-        executor = DaskExecutor(settings.dask_scheduler)
+        executor = DaskExecutor(settings.dask_scheduler, passthrough=settings.step_env_passthrough)
+    else:
+        executor = LocalExecutor(settings.step_user, hide=hidden_paths, passthrough=settings.step_env_passthrough)
     sequencer = None
     if settings.sequencer:
         engine_settings = EngineSettings(
             public_url=settings.resolved_public_url,
-            log_root=settings.home / "logs",
+            log_root=log_root,
             max_runs=settings.sequencer_max_runs,
             max_steps=settings.executor_concurrency,
             lease_seconds=settings.sequencer_lease_seconds,

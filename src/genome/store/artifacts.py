@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -21,6 +22,10 @@ class StoredArtifact:
     key: str
     sha256: str
     size: int
+
+
+def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 class ArtifactStore:
@@ -42,6 +47,8 @@ class ArtifactStore:
                 f"artifact root {root!r} cannot be opened: {exc}", field="GENOME_ARTIFACT_ROOT"
             ) from exc
         self.root = self.root.rstrip("/")
+        if "file" in _protocols(self.fs.protocol) and not self.fs.exists(self.root):
+            os.makedirs(self.root, mode=0o700)  # a local folder: for the server's user only
         self.fs.makedirs(self.root, exist_ok=True)
 
     def _path(self, key: str) -> str:

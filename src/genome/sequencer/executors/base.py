@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,13 +20,25 @@ class StepLost(Exception):
     """The attempt's process can no longer be followed (its machine or worker died)."""
 
 
-def step_environment(variables: dict[str, str]) -> dict[str, str]:
-    """The environment a step runs with on this machine: this process's, without its ``GENOME_*`` settings
-    (database URL, admin password, ... are not the step's business), with this Python's scripts first on ``PATH``
-    (so ``python`` has Genome installed), plus the step's ``variables``."""
-    base = {name: value for name, value in os.environ.items() if not name.startswith("GENOME_")}
-    base["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
-    return {**base, **variables}
+# What any program needs to behave as its user expects; everything else of the server's stays with the server.
+_BASE_VARIABLES = ("LANG", "LC_ALL", "TZ")
+
+
+def step_environment(
+    variables: dict[str, str], passthrough: Iterable[str] = (), *, home: str | None = None
+) -> dict[str, str]:
+    """The whole environment a step runs with on this machine: ``PATH`` with this Python's scripts first (so
+    ``python`` has Genome installed), ``HOME`` (``home``, by default this process's), ``LANG``, ``LC_ALL`` and ``TZ``
+    when set, the variables named in ``passthrough`` (``GENOME_STEP_ENV_PASSTHROUGH``) when set, and the step's own
+    ``variables``. Nothing else of this process's environment: no cloud keys, no database passwords."""
+    environment = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])}
+    home = home if home is not None else os.environ.get("HOME")
+    if home is not None:
+        environment["HOME"] = home
+    for name in (*_BASE_VARIABLES, *passthrough):
+        if name in os.environ and not name.startswith("GENOME_"):
+            environment[name] = os.environ[name]
+    return {**environment, **variables}
 
 
 @dataclass(frozen=True)

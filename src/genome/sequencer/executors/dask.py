@@ -53,10 +53,17 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def run_step(command: str | list[str], env: dict[str, str], cancel_event: str, grace: float = 3.0) -> dict[str, Any]:
+def run_step(
+    command: str | list[str],
+    env: dict[str, str],
+    cancel_event: str,
+    grace: float = 3.0,
+    passthrough: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Run one attempt on a dask worker (called by the scheduler, not by users): the command in its own process
-    group, with the worker's environment plus the step's variables ``env``, until it exits or the ``cancel_event``
-    dask Event is set. Returns the exit code, the output and where it ran."""
+    group, with the step's variables ``env`` and the minimal environment of ``step_environment`` (the worker's
+    variables named in ``passthrough``, no others), until it exits or the ``cancel_event`` dask Event is set.
+    Returns the exit code, the output and where it ran."""
     from distributed import Event
 
     cancelled = Event(cancel_event)
@@ -65,7 +72,7 @@ def run_step(command: str | list[str], env: dict[str, str], cancel_event: str, g
             process = subprocess.Popen(
                 command,
                 shell=isinstance(command, str),
-                env={**step_environment(env), "GENOME_WORKER_PID": str(os.getpid())},
+                env={**step_environment(env, passthrough), "GENOME_WORKER_PID": str(os.getpid())},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -154,8 +161,9 @@ class DaskExecutor:
     name = "dask"
     container_runtime = False
 
-    def __init__(self, scheduler: str) -> None:
+    def __init__(self, scheduler: str, *, passthrough: tuple[str, ...] = ()) -> None:
         self.scheduler = scheduler
+        self.passthrough = passthrough  # names of the workers' variables steps get (GENOME_STEP_ENV_PASSTHROUGH)
         self._client: Any = None
         self._lock = threading.Lock()  # parallel first steps share one client
 
@@ -185,6 +193,7 @@ class DaskExecutor:
             launch.command,
             launch.env,
             f"{key}-cancel",
+            passthrough=self.passthrough,
             key=key,
             pure=False,
             resources=dict(launch.resources) or None,

@@ -2,25 +2,37 @@
 
 A process group per attempt is what lets a timeout or a cancellation end everything the step started (its shell, the
 interpreter, their children), and what a restarted server kills when it finds an attempt left by a crashed one.
+
+Steps run confined (``genome.sandbox``): as the step user (``GENOME_STEP_USER``, ``genome-step`` by default when the
+server runs as root), with the server's home, GENOME_HOME, the database folder, the artifact folder and the logs
+hidden, and with a minimal environment. The launcher execs the step in place, so the process (and group) the
+server watches is the step's own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 from genome.errors import InvalidSetting
+from genome.sandbox import Confinement, confined_argv, ensure_user
 from genome.sequencer.executors.base import StepLaunch, step_environment
 
-__all__ = ["LocalExecutor", "LocalProcess", "process_start_time"]
+__all__ = ["DEFAULT_STEP_USER", "LocalExecutor", "LocalProcess", "process_start_time"]
 
+DEFAULT_STEP_USER = "genome-step"
 _TERMINATE_GRACE_SECONDS = 3.0
+# A step's ``resources`` that become limits of its process (the names of ``Confinement``'s fields).
+_LIMITS = ("memory_bytes", "cpu_seconds", "file_bytes", "processes")
+log = logging.getLogger("genome.sequencer")
 
 
 def process_start_time(pid: int) -> str | None:
@@ -92,34 +104,72 @@ class LocalProcess:
         return None
 
 
-def _account(user: str) -> pwd.struct_passwd:
-    """The account steps run as; a server that cannot switch to it says so when it starts, not at the first step."""
+def _account(user: str) -> pwd.struct_passwd | None:
+    """The account steps run as (None: the server's own); a server that cannot switch to it says so when it starts,
+    not at the first step."""
+    root = os.geteuid() == 0
+    if user == DEFAULT_STEP_USER:
+        if not root:  # only root can switch users: steps keep the server's user, its files still hidden
+            log.info("steps run as this server's user (it does not run as root to switch to %s)", user)
+            return None
+        return ensure_user(user)
     try:
         account = pwd.getpwnam(user)
     except KeyError:
         raise InvalidSetting(f"GENOME_STEP_USER names {user!r}, which is not a user on this machine") from None
-    if os.geteuid() != 0 and account.pw_uid != os.geteuid():
+    if not root and account.pw_uid != os.geteuid():
         raise InvalidSetting(f"GENOME_STEP_USER={user}: only a server running as root can run steps as another user")
+    if account.pw_uid == 0:
+        log.warning(
+            "STEPS RUN AS ROOT (GENOME_STEP_USER=%s): a pipeline step can read and change anything on this machine, "
+            "this server's database and credentials included. Leave GENOME_STEP_USER unset to run them as %s.",
+            user,
+            DEFAULT_STEP_USER,
+        )
     return account
 
 
 class LocalExecutor:
     """Runs steps as subprocesses on this machine. A step with a ``command`` runs it (its ``image`` only names the
-    environment); a step with only an ``image`` runs it with docker or podman when one is installed."""
+    environment); a step with only an ``image`` runs it with docker or podman when one is installed.
+
+    ``hide`` lists the paths steps must not see, ``passthrough`` the names of this server's environment variables
+    they get (see ``step_environment``). A step's ``resources`` may set ``memory_bytes``, ``cpu_seconds``,
+    ``file_bytes`` and ``processes``, the limits of its process.
+    """
 
     name = "local"
 
-    def __init__(self, user: str | None = None) -> None:
+    def __init__(
+        self, user: str = DEFAULT_STEP_USER, *, hide: Iterable[Path] = (), passthrough: Iterable[str] = ()
+    ) -> None:
         self.runtime = _container_runtime()
         self.container_runtime = self.runtime is not None
-        self.account = _account(user) if user else None
+        self.account = _account(user)
+        self.hide = tuple(hide)
+        self.passthrough = tuple(passthrough)
 
-    def _as_user(self, environment: dict[str, str]) -> dict[str, object]:
-        """Popen's arguments that run a step as the configured user, in its own home and groups."""
-        if self.account is None or self.account.pw_uid == os.geteuid():  # already that user
-            return {}
-        environment.update(HOME=self.account.pw_dir, USER=self.account.pw_name, LOGNAME=self.account.pw_name)
-        return {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
+    def _environment(self, launch: StepLaunch) -> dict[str, str]:
+        if self.account is None:
+            return step_environment(launch.env, self.passthrough)
+        environment = step_environment(launch.env, self.passthrough, home=self.account.pw_dir)
+        environment.update(USER=self.account.pw_name, LOGNAME=self.account.pw_name)
+        return environment
+
+    def _confined(self, launch: StepLaunch, argv: str | list[str]) -> list[str]:
+        """The launcher's argv that runs the step's command confined."""
+        command = ["/bin/sh", "-c", argv] if isinstance(argv, str) else argv
+        switch = self.account is not None and self.account.pw_uid != os.geteuid()
+        limits = {name: int(launch.resources[name]) for name in _LIMITS if name in launch.resources}
+        confinement = Confinement(
+            user=self.account.pw_name if switch and self.account is not None else None,
+            hide=self.hide,
+            memory_bytes=limits.get("memory_bytes"),
+            cpu_seconds=limits.get("cpu_seconds"),
+            file_bytes=limits.get("file_bytes"),
+            processes=limits.get("processes"),
+        )
+        return confined_argv(confinement, command)
 
     def _argv(self, launch: StepLaunch) -> str | list[str]:
         if launch.command is not None:
@@ -127,23 +177,24 @@ class LocalExecutor:
         if self.runtime is None or launch.image is None:
             raise RuntimeError(f"step {launch.step_name!r} has no command and no container runtime to run its image")
         flags = [item for name in sorted(launch.env) for item in ("-e", name)]  # values come from the environment
-        return [self.runtime, "run", "--rm", "--init", "--name", _container_name(launch), *flags, launch.image]
+        # The host's network, so the step reaches this server at the loopback GENOME_URL it is given.
+        run = [self.runtime, "run", "--rm", "--init", "--network", "host", "--name", _container_name(launch)]
+        return [*run, *flags, launch.image]
 
     def start(self, launch: StepLaunch) -> LocalProcess:
         argv = self._argv(launch)
-        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        launch.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = launch.log_path.open("ab")
-        environment = step_environment(launch.env)
+        # An image step's program is the container runtime's client, which the container itself confines.
+        program = self._confined(launch, argv) if launch.command is not None else argv
         try:
             process = subprocess.Popen(
-                argv,
-                shell=isinstance(argv, str),
-                env=environment,
+                program,
+                env=self._environment(launch),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                **self._as_user(environment),  # type: ignore[arg-type]
             )
         except OSError:
             log.close()
