@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -171,3 +172,60 @@ def test_original_search_body_form(server, catalog: dict) -> None:
     response = server.http.post(url, json={"canonicalname": "/iris/linear"})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "canonicalname"
+
+
+SEARCH = "/v1.0/genome/modelstore/models/search"
+CONDITION = {"field": "framework", "op": "eq", "value": "sklearn"}
+
+
+def _nested(kind: str, depth: int) -> dict[str, object]:
+    node: dict[str, object] = CONDITION
+    for _ in range(depth):
+        node = {"not": node} if kind == "not" else {kind: [node]}
+    return node
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"filter": {"or": [CONDITION] * 5000}}, "conditions"),
+        ({"filter": {"and": [{"or": [CONDITION] * 100}] * 100}}, "conditions"),
+        ({"filter": _nested("not", 300)}, "deep"),
+        ({"filter": _nested("and", 300)}, "deep"),
+        ({"filter": {"field": "versionName", "op": "in", "value": ["v"] * 40_000}}, "values"),
+        ({"filter": {"field": "tags.team", "op": "in", "value": [str(i) for i in range(70_000)]}}, "values"),
+    ],
+    ids=["wide-or", "and-of-ors", "deep-not", "deep-and", "long-in", "long-tag-in"],
+)
+def test_an_oversized_filter_is_a_400_naming_filter(server, body: dict, words: str) -> None:
+    response = server.http.post(SEARCH, json=body)
+    assert response.status_code == 400, response.text[:500]
+    error = response.json()["error"]
+    assert error["field"] == "filter" and words in error["message"]
+
+
+def test_json_too_deep_to_read_is_a_400(server) -> None:
+    """10,000 levels: beyond what Python's JSON reader takes, so the body is refused before it is a filter."""
+    body = '{"filter": ' + '{"or": [' * 5000 + json.dumps(CONDITION) + "]}" * 5000 + "}"
+    response = server.http.post(SEARCH, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text[:500]
+    assert "body" in response.json()["error"]["message"]
+
+
+def test_oversized_legacy_and_query_searches_are_400s(server) -> None:
+    response = server.http.post("/v1.0/genome/modelstore/search", json={"tags": {f"k{i}": "v" for i in range(5000)}})
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["field"] == "filter"
+    response = server.http.get("/v1.0/genome/modelstore/models", params=[("tag", f"k{i}:v") for i in range(1000)])
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["field"] == "filter"
+
+
+def test_a_filter_at_the_limits_still_runs(server) -> None:
+    # 100 conditions, 16 levels deep, 5000 values: the most a filter may hold, each on its own
+    tags = [{"field": f"tags.k{i}", "op": "ne", "value": "v"} for i in range(84)]
+    body = {"filter": {"and": [_nested("not", 14), {"or": [*tags, *[CONDITION] * 14]}, {"not": CONDITION}]}}
+    response = server.http.post(SEARCH, json=body)
+    assert response.status_code == 200, response.text[:500]
+    body = {"filter": {"field": "tags.team", "op": "in", "value": [f"v{i}" for i in range(5000)]}}
+    assert server.http.post(SEARCH, json=body).status_code == 200

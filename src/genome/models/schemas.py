@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ALIAS_PATTERN",
+    "FILTER_MAX_CONDITIONS",
+    "FILTER_MAX_DEPTH",
+    "FILTER_MAX_VALUES",
     "ArtifactRead",
     "Condition",
     "LegacySearch",
@@ -130,11 +134,58 @@ class Not(_Wire):
 
 Filter = Condition | And | Or | Not
 
+# A filter is compiled to one SQL expression: SQLite refuses expressions over 1000 deep (a flat or of 1000
+# conditions is that deep), PostgreSQL over 65535 parameters, and deep JSON recurses in Python. These bounds stay
+# far inside all three, and far above any filter written by hand.
+FILTER_MAX_CONDITIONS = 100
+FILTER_MAX_DEPTH = 16
+FILTER_MAX_VALUES = 5000
+
+
+def _filter_size(node: Any) -> tuple[int, int, int]:
+    """``(conditions, depth, values)`` of a filter, raw JSON or models, walked without recursion."""
+    conditions = depth = values = 0
+    pending = [(node, 1)]
+    while pending:
+        node, level = pending.pop()
+        depth = max(depth, level)
+        if depth > FILTER_MAX_DEPTH:
+            break  # enough to refuse it: walk no further down
+        if isinstance(node, BaseModel):
+            node = node.model_dump(by_alias=True)
+        if not isinstance(node, dict):
+            continue  # not a filter node: validation names it
+        children = [node[key] for key in ("and", "or") if isinstance(node.get(key), list)]
+        children += [[node["not"]]] if "not" in node else []
+        for group in children:
+            pending.extend((child, level + 1) for child in group)
+        if "field" in node:
+            conditions += 1
+            values += len(node["value"]) if isinstance(node.get("value"), list) else 1
+    return conditions, depth, values
+
+
+def _check_filter_size(node: Any) -> Any:
+    conditions, depth, values = _filter_size(node)
+    if depth > FILTER_MAX_DEPTH:
+        problem = f"nested too deep: more than {FILTER_MAX_DEPTH} levels of and/or/not, at most {FILTER_MAX_DEPTH}"
+    elif conditions > FILTER_MAX_CONDITIONS:
+        problem = f"too many conditions: {conditions}, at most {FILTER_MAX_CONDITIONS}"
+    elif values > FILTER_MAX_VALUES:
+        problem = f"too many values: {values} (items of 'in' lists count one each), at most {FILTER_MAX_VALUES}"
+    else:
+        return node
+    raise PydanticCustomError("filter_too_large", "{problem}; split the search into several", {"problem": problem})
+
 
 class ModelVersionSearch(_Wire):
     """A search: a filter tree, free-text keywords, one sort key and a cursor."""
 
-    filter: Filter | None = None
+    filter: Filter | None = Field(
+        default=None,
+        description=f"At most {FILTER_MAX_CONDITIONS} conditions, {FILTER_MAX_DEPTH} levels deep and "
+        f"{FILTER_MAX_VALUES} values in all.",
+    )
     keyword: Annotated[str, StringConstraints(max_length=500)] | None = Field(
         default=None, description="Words that must all appear in the names (case-insensitive)."
     )
@@ -152,6 +203,9 @@ class ModelVersionSearch(_Wire):
     ] = "-created"
     limit: int = Field(default=50, ge=1, description="Page size, at most GENOME_PAGE_SIZE_MAX.")
     cursor: str | None = None
+
+    # Before the tree is validated: pydantic would recurse through all of it first.
+    _bounded_filter = field_validator("filter", mode="before")(_check_filter_size)
 
 
 class LegacySearch(BaseModel):
