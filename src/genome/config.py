@@ -55,7 +55,16 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=12.0, gt=0, description="How long a browser login session lasts.")
     login_max_failures: int = Field(
-        default=5, gt=0, description="Failed logins for one user, within the lockout window, before it is locked."
+        default=5,
+        gt=0,
+        description="Failed logins for one user from one client address, within the lockout window, before that "
+        "address is locked out of that user (other addresses are not).",
+    )
+    login_user_max_failures: int = Field(
+        default=100,
+        gt=0,
+        description="Failed logins for one user from all client addresses together before the user is locked for "
+        "everyone; keep it far above GENOME_LOGIN_MAX_FAILURES.",
     )
     login_client_max_failures: int = Field(
         default=20, gt=0, description="Failed logins from one client address before that client is locked."

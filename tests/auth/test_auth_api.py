@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
@@ -138,6 +141,24 @@ def test_lockout_after_repeated_failures(make_server) -> None:
     locked = anonymous.post(f"{API}/auth/login", json={"username": "admin", "password": server.admin_password})
     assert locked.status_code == 429
     assert int(locked.headers["retry-after"]) > 0
+
+
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(make_server, backend: str) -> None:
+    """Each wrong guess that is checked answers 401, each one turned away before its check 429: however many
+    arrive at once, no more than the limit are checked."""
+    server = make_server(backend, login_max_failures=5, login_lockout_seconds=60)
+    guesses = 14
+    barrier = threading.Barrier(guesses)
+
+    def guess(index: int) -> int:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            barrier.wait()
+            body = {"username": "admin", "password": f"wrong-guess-{index}"}
+            return client.post(f"{API}/auth/login", json=body).status_code
+
+    with ThreadPoolExecutor(guesses) as pool:
+        statuses = sorted(pool.map(guess, range(guesses)))
+    assert statuses == [401] * 5 + [429] * (guesses - 5)
 
 
 def test_passwords_never_reach_the_logs(server, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select, text
 
@@ -47,19 +49,44 @@ def test_login_wrong_password_and_unknown_user_look_the_same(users: Database) ->
             service.login(users, username, password, client="c1", policy=POLICY)
 
 
-def test_repeated_failures_lock_the_user_then_the_client(users: Database) -> None:
+def test_guessing_from_one_address_locks_that_address_out_of_that_user_only(users: Database) -> None:
     for _ in range(3):
         with pytest.raises(Unauthenticated):
             service.login(users, "ann", "nope-nope", client="c1", policy=POLICY)
     with pytest.raises(TooManyRequests) as caught:
-        service.login(users, "ann", "ann-secret-1", client="c2", policy=POLICY)  # right password, still locked
+        service.login(users, "ann", "ann-secret-1", client="c1", policy=POLICY)  # right password, still locked
     assert caught.value.retry_after and caught.value.retry_after > 0
+    # The attacker's address cannot lock ann out: she logs in from her own.
+    assert service.login(users, "ann", "ann-secret-1", client="c2", policy=POLICY).principal.username == "ann"
     for _ in range(2):
         with pytest.raises(Unauthenticated):
             service.login(users, "bob", "nope-nope", client="c1", policy=POLICY)
     with pytest.raises(TooManyRequests):  # c1 has now failed 5 times, for any user
         service.login(users, "bob", "bob-secret-1", client="c1", policy=POLICY)
     assert service.login(users, "bob", "bob-secret-1", client="c3", policy=POLICY).principal.username == "bob"
+
+
+def test_many_addresses_together_lock_the_user_at_a_far_higher_limit(users: Database) -> None:
+    policy = replace(POLICY, max_failures_per_user_total=7)
+    for attempt in range(7):
+        with pytest.raises(Unauthenticated):
+            service.login(users, "ann", "nope-nope", client=f"c{attempt // 3}", policy=policy)
+    with pytest.raises(TooManyRequests):
+        service.login(users, "ann", "ann-secret-1", client="elsewhere", policy=policy)
+
+
+def test_a_right_password_clears_the_users_counts_but_not_the_clients(users: Database) -> None:
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            service.login(users, "ann", "nope-nope", client="c1", policy=POLICY)
+    service.login(users, "ann", "ann-secret-1", client="c1", policy=POLICY)
+    for _ in range(2):  # ann starts over at c1: two more failures do not lock her (the limit is 3)
+        with pytest.raises(Unauthenticated):
+            service.login(users, "ann", "nope-nope", client="c1", policy=POLICY)
+    with pytest.raises(Unauthenticated):  # but c1 has failed 4 times in all (its limit is 5) ...
+        service.login(users, "bob", "nope-nope", client="c1", policy=POLICY)
+    with pytest.raises(TooManyRequests):  # ... and now 5
+        service.login(users, "bob", "bob-secret-1", client="c1", policy=POLICY)
 
 
 def test_tokens_work_until_revoked_and_store_only_a_hash(users: Database) -> None:

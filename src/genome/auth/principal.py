@@ -36,6 +36,15 @@ class Principal:
     username: str
     roles: Mapping[str, str] = field(default_factory=dict)
     credential_id: str | None = None
+    # "api", "session" or "run" (a pipeline run's token, which the server lets reach only a few routes); None for
+    # principals not behind a credential (the local admin of --no-auth, service-level callers).
+    credential_kind: str | None = None
+    run_id: str | None = None  # the pipeline run a run token was minted for
+
+    @property
+    def is_run(self) -> bool:
+        """Whether this is a pipeline run acting for its owner (through the run's token)."""
+        return self.credential_kind == "run"
 
     def level(self, application: str) -> int:
         return max(_LEVEL.get(self.roles.get(application, ""), 0), _LEVEL.get(self.roles.get("*", ""), 0))

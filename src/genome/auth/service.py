@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from genome.auth.principal import ROLES, Principal, check_role
@@ -37,6 +38,7 @@ __all__ = [
     "login",
     "logout",
     "mint_run_token",
+    "missing_role",
     "remove_role",
     "revoke_credential",
     "revoke_token",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 API, SESSION, RUN = "api", "session", "run"
+_RUN_TOKEN_NAME = "run "  # + the run's id: how a run token names the run it was minted for
 _DAY_MS = 86_400_000
 # last_used is a write; refreshing it at most once a minute keeps authenticated reads read-only.
 _LAST_USED_EVERY_MS = 60_000
@@ -52,10 +55,17 @@ _LAST_USED_EVERY_MS = 60_000
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    """How hard guessing passwords is made: failures allowed in a window, then a lockout."""
+    """How hard guessing passwords is made: failures allowed in a window, then a lockout.
+
+    ``max_failures_per_user`` counts one user's failures from one client address: guessing from one address
+    locks that address out of that user only. ``max_failures_per_user_total`` counts them from every address, so
+    many addresses together cannot guess without bound; it is kept far higher, since reaching it locks the user
+    out for everyone.
+    """
 
     max_failures_per_user: int = 5
     max_failures_per_client: int = 20
+    max_failures_per_user_total: int = 100
     window_seconds: int = 900
     lockout_seconds: int = 900
     session_hours: float = 12.0
@@ -75,13 +85,22 @@ def _roles(user: User) -> dict[str, str]:
 
 def _principal(user: User, credential: Credential | None = None) -> Principal:
     roles = _roles(user)
-    if credential is not None and credential.scope_application:
+    if credential is None:
+        return Principal(user.username, roles)
+    if credential.scope_application:
         # A run token acts in one application, with no more than both its cap and its owner's role there.
         application = credential.scope_application
         cap = ROLES.index(credential.scope_role or "viewer") + 1
         level = min(Principal(user.username, roles).level(application), cap)
         roles = {application: ROLES[level - 1]} if level else {}
-    return Principal(user.username, roles, credential.id if credential else None)
+    run_id = credential.name.removeprefix(_RUN_TOKEN_NAME) if credential.kind == RUN else None
+    return Principal(user.username, roles, credential.id, credential.kind, run_id)
+
+
+def _refuse_run_token(actor: Principal, doing: str) -> None:
+    # The server refuses these routes to run tokens already; this keeps the services safe from other callers.
+    if actor.is_run:
+        raise PermissionDenied(f"a pipeline run's token cannot {doing}")
 
 
 def _user_read(user: User) -> UserRead:
@@ -131,6 +150,7 @@ def _get_user(session: Session, username: str) -> User:
 
 
 def _require_user_admin(actor: Principal, application: str = "*") -> None:
+    _refuse_run_token(actor, "manage users or roles")
     if not actor.can(application, "admin"):
         where = "every application" if application == "*" else f"application {application!r}"
         raise PermissionDenied(f"{actor.username} needs the admin role in {where}")
@@ -178,45 +198,74 @@ def authenticate(db: Database, presented: str, *, kinds: tuple[str, ...], csrf: 
     return principal
 
 
-def _check_lock(session: Session, key: str, now: int) -> None:
-    row = session.get(LoginFailures, key)
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        seconds = max(1, (row.locked_until - now + 999) // 1000)
-        raise TooManyRequests(f"too many failed logins; try again in {seconds} s", retry_after=seconds)
+def _failure_limits(username: str, client: str, policy: LoginPolicy) -> dict[str, int]:
+    # Bounded so the keys fit their column whatever a direct caller passes (the API caps usernames at 100).
+    username, client = username[:100], client[:100]
+    return {
+        f"pair:{client}|{username}": policy.max_failures_per_user,
+        f"client:{client}": policy.max_failures_per_client,
+        f"user:{username}": policy.max_failures_per_user_total,
+    }
 
 
-def _record_failure(session: Session, key: str, limit: int, policy: LoginPolicy, now: int) -> None:
-    row = session.get(LoginFailures, key)
-    if row is None or now - row.first_failure > policy.window_seconds * 1000:
-        if row is None:
-            row = LoginFailures(key=key, failures=0, first_failure=now)
-            session.add(row)
-        row.failures, row.first_failure, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + policy.lockout_seconds * 1000
+def _lock_failures(session: Session, keys: list[str], now: int) -> list[LoginFailures]:
+    """The counters of ``keys``, created when missing, locked until the transaction ends (in key order, so two
+    logins never wait on each other in a cycle)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [{"key": key, "failures": 0, "first_failure": now} for key in sorted(keys)]
+    session.execute(insert(LoginFailures).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    query = select(LoginFailures).where(LoginFailures.key.in_(keys)).order_by(LoginFailures.key).with_for_update()
+    return list(session.scalars(query))
+
+
+def _reserve_attempt(db: Database, limits: dict[str, int], policy: LoginPolicy, now: int) -> None:
+    """Count a login attempt as a failure before its password is checked, in one transaction with the lock check:
+    concurrent guesses queue here, so no more than a limit's worth of them reach the (slow) check. Raises 429,
+    counting nothing, while any of the counters is locked."""
+    with db.write() as session:
+        rows = _lock_failures(session, list(limits), now)
+        locked = max((row.locked_until or 0) for row in rows)
+        if locked > now:
+            seconds = max(1, (locked - now + 999) // 1000)
+            raise TooManyRequests(f"too many failed logins; try again in {seconds} s", retry_after=seconds)
+        for row in rows:
+            if now - row.first_failure > policy.window_seconds * 1000:
+                row.failures, row.first_failure = 0, now
+            row.failures += 1
+            row.locked_until = now + policy.lockout_seconds * 1000 if row.failures >= limits[row.key] else None
+
+
+def _release_attempt(session: Session, limits: dict[str, int], now: int) -> None:
+    """After a right password: this client may try this user again from scratch, and the user's count starts
+    over; the client's own count only gives back the attempt reserved (it may have guessed other users)."""
+    for row in _lock_failures(session, list(limits), now):
+        if row.key.startswith("client:"):
+            row.failures = max(0, row.failures - 1)
+            if row.failures < limits[row.key]:
+                row.locked_until = None
+        else:
+            session.delete(row)
 
 
 def login(db: Database, username: str, password: str, *, client: str, policy: LoginPolicy) -> NewSession:
-    """Check a password and open a browser session; repeated failures lock the user and the client out."""
+    """Check a password and open a browser session.
+
+    Failures are counted per user and client address (the lock one client can bring on a user, for itself
+    only), per client address, and per user from every address (a far higher limit); an attempt is counted
+    before its password is checked, so concurrent guesses cannot slip past a limit.
+    """
     now = now_ms()
-    user_key, client_key = f"user:{username}", f"client:{client}"
+    limits = _failure_limits(username, client, policy)
+    _reserve_attempt(db, limits, policy, now)
     with db.read() as session:
-        _check_lock(session, user_key, now)
-        _check_lock(session, client_key, now)
         user = session.get(User, username)
         valid = verify_password(user.password_hash if user else None, password)
     if not valid or user is None:
-        with db.write() as session:
-            _record_failure(session, user_key, policy.max_failures_per_user, policy, now)
-            _record_failure(session, client_key, policy.max_failures_per_client, policy, now)
         raise Unauthenticated("wrong username or password")
     csrf_token = secrets.token_urlsafe(32)
     expires = now + int(policy.session_hours * 3_600_000)
     with db.write() as session:
-        failures = session.get(LoginFailures, user_key)
-        if failures is not None:
-            session.delete(failures)
+        _release_attempt(session, limits, now)
         credential, presented = _issue(
             session, SESSION, username, f"session from {client}", expires, csrf_hash=hash_secret(csrf_token)
         )
@@ -299,6 +348,7 @@ def delete_user(db: Database, actor: Principal, username: str) -> None:
 
 def set_password(db: Database, actor: Principal, username: str, password: str, current_password: str | None) -> None:
     """Change a password: your own with the current one, anyone's as a global admin. Other sessions end."""
+    _refuse_run_token(actor, "change passwords")
     own = actor.username == username
     if not own:
         _require_user_admin(actor)
@@ -320,6 +370,7 @@ def set_password(db: Database, actor: Principal, username: str, password: str, c
 
 def create_token(db: Database, actor: Principal, request: TokenCreate) -> TokenCreated:
     """An API token for yourself (admins: for anyone); the secret is in the answer and nowhere else."""
+    _refuse_run_token(actor, "create API tokens")
     owner = request.username or actor.username
     if owner != actor.username:
         _require_user_admin(actor)
@@ -331,6 +382,7 @@ def create_token(db: Database, actor: Principal, request: TokenCreate) -> TokenC
 
 def list_tokens(db: Database, actor: Principal, username: str | None = None) -> list[TokenRead]:
     """Your API tokens; a global admin may list anyone's (or everyone's, with no username)."""
+    _refuse_run_token(actor, "list tokens")
     query = select(Credential).where(Credential.kind.in_((API, RUN))).order_by(Credential.created.desc())
     if username != actor.username:
         _require_user_admin(actor)
@@ -341,6 +393,7 @@ def list_tokens(db: Database, actor: Principal, username: str | None = None) -> 
 
 
 def revoke_token(db: Database, actor: Principal, token_id: str) -> TokenRead:
+    _refuse_run_token(actor, "revoke tokens")
     with db.write() as session:
         credential = session.get(Credential, token_id)
         if credential is None or (credential.username != actor.username and not actor.is_global_admin):
@@ -361,6 +414,26 @@ def mint_run_token(
     expires = now_ms() + ttl_seconds * 1000
     with db.write() as session:
         credential, presented = _issue(
-            session, RUN, username, f"run {run_id}", expires, scope_application=application, scope_role=role
+            session, RUN, username, _RUN_TOKEN_NAME + run_id, expires, scope_application=application, scope_role=role
         )
         return presented, credential.id
+
+
+def missing_role(session: Session, username: str, application: str, role: str = "editor") -> str | None:
+    """Why ``username`` cannot act with ``role`` in ``application`` now, or None when they can.
+
+    Takes the caller's session: the Sequencer asks inside the transaction that fires a schedule or starts a run,
+    so the answer holds for what that transaction does.
+
+    Example:
+        >>> db = Database("sqlite://"); db.migrate(); _ = ensure_admin(db, "a-password")
+        >>> with db.read() as session:
+        ...     missing_role(session, "admin", "search"), missing_role(session, "alice", "search")
+        (None, 'alice no longer exists')
+    """
+    user = session.get(User, username)
+    if user is None:
+        return f"{username} no longer exists"
+    if not Principal(username, _roles(user)).can(application, role):
+        return f"{username} no longer holds the {role} role in application {application}"
+    return None

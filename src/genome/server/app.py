@@ -71,6 +71,7 @@ def create_runtime(settings: Settings) -> Runtime:
     policy = auth_service.LoginPolicy(
         max_failures_per_user=settings.login_max_failures,
         max_failures_per_client=settings.login_client_max_failures,
+        max_failures_per_user_total=settings.login_user_max_failures,
         window_seconds=settings.login_lockout_seconds,
         lockout_seconds=settings.login_lockout_seconds,
         session_hours=settings.session_hours,

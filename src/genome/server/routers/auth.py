@@ -20,6 +20,7 @@ from genome.auth.schemas import (
 )
 from genome.server.deps import (
     CSRF_COOKIE,
+    RUN_TOKENS_ALLOWED,
     SESSION_COOKIE,
     CurrentPrincipal,
     Db,
@@ -57,7 +58,7 @@ def logout(db: Db, principal: CurrentPrincipal, response: Response) -> None:
     response.delete_cookie(CSRF_COOKIE, path="/")
 
 
-@router.get("/me")
+@router.get("/me", dependencies=[RUN_TOKENS_ALLOWED])
 def me(principal: CurrentPrincipal) -> SessionRead:
     """Who the caller is and their roles."""
     return SessionRead(username=principal.username, roles=dict(principal.roles))

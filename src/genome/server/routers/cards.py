@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from genome.cards import render, service
 from genome.cards.schemas import ModelCardRead
-from genome.server.deps import CurrentPrincipal, Db, SettingsDep
+from genome.server.deps import RUN_TOKENS_ALLOWED, CurrentPrincipal, Db, SettingsDep
 
 router = APIRouter(prefix="/modelstore", tags=["modelstore"])
 _RENDERED = {
@@ -19,7 +19,9 @@ _RENDERED = {
 }
 
 
-@router.get("/models/{version_id}/card", response_model=ModelCardRead, responses=_RENDERED)
+@router.get(
+    "/models/{version_id}/card", response_model=ModelCardRead, responses=_RENDERED, dependencies=[RUN_TOKENS_ALLOWED]
+)
 def model_card(
     version_id: str,
     db: Db,

@@ -18,7 +18,7 @@ from genome.sequencer.schemas import (
     RunRead,
     RunStatus,
 )
-from genome.server.deps import Artifacts, CurrentPrincipal, Db, RuntimeDep, SettingsDep
+from genome.server.deps import RUN_TOKEN_OWN_RUN, Artifacts, CurrentPrincipal, Db, RuntimeDep, SettingsDep
 
 router = APIRouter(prefix="/compute", tags=["compute"])
 
@@ -130,7 +130,7 @@ def list_runs(
     )
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", dependencies=[RUN_TOKEN_OWN_RUN])
 def get_run(db: Db, principal: CurrentPrincipal, run_id: str) -> RunRead:
     """A run with each step's status and every attempt (start, end, exit code, reason)."""
     return service.get_run(db, principal, run_id)
@@ -145,7 +145,7 @@ def cancel_run(runtime: RuntimeDep, principal: CurrentPrincipal, run_id: str) ->
     return run
 
 
-@router.get("/runs/{run_id}/steps/{step_name}/attempts/{number}/log")
+@router.get("/runs/{run_id}/steps/{step_name}/attempts/{number}/log", dependencies=[RUN_TOKEN_OWN_RUN])
 def read_log(
     db: Db,
     artifacts: Artifacts,

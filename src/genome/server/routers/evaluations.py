@@ -15,7 +15,7 @@ from genome.evaluations.schemas import (
     EvaluationRunRead,
     Status,
 )
-from genome.server.deps import CurrentPrincipal, Db, SettingsDep
+from genome.server.deps import RUN_TOKENS_ALLOWED, CurrentPrincipal, Db, SettingsDep
 
 router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 
@@ -23,13 +23,13 @@ Text = Annotated[str | None, Query(min_length=1, max_length=500)]
 Ms = Annotated[int | None, Query(ge=0, description="ms since epoch, inclusive")]
 
 
-@router.post("/runs", status_code=status.HTTP_201_CREATED)
+@router.post("/runs", status_code=status.HTTP_201_CREATED, dependencies=[RUN_TOKENS_ALLOWED])
 def create_run(db: Db, principal: CurrentPrincipal, run: EvaluationRunCreate) -> EvaluationRunRead:
     """Store a finished evaluation run with its tasks (what ``GenomeEvaluationRun.to_run()`` sends)."""
     return service.create_run(db, principal, run)
 
 
-@router.get("/runs")
+@router.get("/runs", dependencies=[RUN_TOKENS_ALLOWED])
 def search_runs(
     db: Db,
     settings: SettingsDep,
@@ -63,18 +63,18 @@ def search_runs(
     )
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", dependencies=[RUN_TOKENS_ALLOWED])
 def get_run(db: Db, principal: CurrentPrincipal, run_id: str) -> EvaluationRunRead:
     return service.get_run(db, principal, run_id)
 
 
-@router.get("/runs/{run_id}/diff/{base_id}")
+@router.get("/runs/{run_id}/diff/{base_id}", dependencies=[RUN_TOKENS_ALLOWED])
 def diff_runs(db: Db, principal: CurrentPrincipal, run_id: str, base_id: str) -> EvaluationDiff:
     """What changed from run ``base_id`` to run ``run_id``: flipped tasks, metric deltas, added and removed tasks."""
     return service.diff_runs(db, principal, base_id, run_id)
 
 
-@router.get("/history")
+@router.get("/history", dependencies=[RUN_TOKENS_ALLOWED])
 def history(
     db: Db,
     settings: SettingsDep,

@@ -13,12 +13,12 @@ from genome.explain.schemas import (
     TextExplanationRead,
     VersionRef,
 )
-from genome.server.deps import Artifacts, CurrentPrincipal, Db, Explainers, SettingsDep
+from genome.server.deps import RUN_TOKENS_ALLOWED, Artifacts, CurrentPrincipal, Db, Explainers, SettingsDep
 
 router = APIRouter(prefix="/routing", tags=["routing"])
 
 
-@router.post("/explain")
+@router.post("/explain", dependencies=[RUN_TOKENS_ALLOWED])
 def explain(
     db: Db,
     artifacts: Artifacts,
@@ -32,7 +32,7 @@ def explain(
     return service.explain(db, artifacts, explainers, principal, request, max_rows=settings.explain_max_rows)
 
 
-@router.post("/explanation/samples")
+@router.post("/explanation/samples", dependencies=[RUN_TOKENS_ALLOWED])
 def sample_explanations(
     db: Db, artifacts: Artifacts, explainers: Explainers, principal: CurrentPrincipal, ref: VersionRef
 ) -> SampleExplanationsRead:

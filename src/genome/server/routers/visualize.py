@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from genome.errors import InvalidInput
 from genome.explain.schemas import VersionRef
-from genome.server.deps import Artifacts, CurrentPrincipal, Db, SettingsDep, Visualizers
+from genome.server.deps import RUN_TOKENS_ALLOWED, Artifacts, CurrentPrincipal, Db, SettingsDep, Visualizers
 from genome.visualize import service
 from genome.visualize.schemas import (
     LinearVisualizationRead,
@@ -47,7 +47,12 @@ def _options(
 Options = Annotated[VisualizationOptions, Depends(_options)]
 
 
-@router.post("/routing/visualization", response_model=TreeVisualizationRead | LinearVisualizationRead, responses=_SVG)
+@router.post(
+    "/routing/visualization",
+    response_model=TreeVisualizationRead | LinearVisualizationRead,
+    responses=_SVG,
+    dependencies=[RUN_TOKENS_ALLOWED],
+)
 def visualization(
     db: Db,
     artifacts: Artifacts,
@@ -67,7 +72,7 @@ def visualization(
     return service.visualize(db, artifacts, visualizers, principal, ref, options, max_nodes=limit)
 
 
-@router.get("/modelstore/models/{model_id}/visualization")
+@router.get("/modelstore/models/{model_id}/visualization", dependencies=[RUN_TOKENS_ALLOWED])
 def model_visualization(
     model_id: str,
     db: Db,
@@ -83,7 +88,12 @@ def model_visualization(
     )
 
 
-@router.get("/modelstore/models/{model_id}/visualization.svg", response_class=Response, responses=_SVG)
+@router.get(
+    "/modelstore/models/{model_id}/visualization.svg",
+    response_class=Response,
+    responses=_SVG,
+    dependencies=[RUN_TOKENS_ALLOWED],
+)
 def model_visualization_svg(
     model_id: str,
     db: Db,
