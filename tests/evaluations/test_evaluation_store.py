@@ -3,8 +3,10 @@ gate, permissions and malformed runs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -247,3 +249,47 @@ def test_malformed_runs_are_clear_errors_and_store_nothing(make_server) -> None:
 
     empty = server.http.post(RUNS, json={**record, "tasks": [], "status": "empty"})  # no tasks: empty, and valid
     assert empty.status_code == 201 and empty.json()["status"] == "empty"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_metric_that_is_not_a_finite_number_is_a_400_naming_it(server, store, literal: str) -> None:
+    record = _seed_record(_save_iris(store)["id"])
+    first, *others = record["tasks"]
+
+    def refused(tasks: list[dict]) -> dict:
+        body = json.dumps({**record, "tasks": tasks}).replace('"REPLACE"', literal)
+        response = server.http.post(RUNS, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        return response.json()["error"]
+
+    error = refused([{**first, "metrics": {"f2": 2.34, "rmse": "REPLACE"}}, *others])
+    assert error["field"] == "tasks[0].metrics.rmse" and "finite" in error["message"]
+    error = refused([first, {**others[0], "metrics": {"per_class": [0.5, "REPLACE"]}}, *others[1:]])
+    assert error["field"] == "tasks[1].metrics.per_class[1]"
+    expectation = {**first["expectations"][0], "actual": "REPLACE"}
+    error = refused([{**first, "expectations": [expectation]}, *others])
+    assert error["field"] == "tasks[0].expectations[0].actual"
+    assert server.evaluations().search_runs()["items"] == []
+
+
+def test_the_sdk_refuses_a_nan_metric_in_the_task_that_computed_it(server, store) -> None:
+    saved = _save_iris(store)
+
+    @evaluation(name="iris/nan", versionName="1")
+    class Diverged(GenomeEvaluationRun):
+        @task()
+        def rmse(self, t, dataset):
+            t.add_metric("rmse", np.mean([]))  # numpy's mean of nothing: NaN, with a warning
+
+        @task()
+        def fine(self, t, dataset):
+            t.add_metric("accuracy", 0.9)
+            t.expect(float("nan"), var="loss").toBeLess(1.0)  # NaN is not < 1: failed, its value kept as text
+
+    with pytest.warns(RuntimeWarning):
+        stored = Diverged(server.evaluations(), target=saved["id"]).to_run()
+    failed, fine = stored["tasks"]
+    assert failed["status"] == "error" and failed["metrics"] == {}
+    assert "metric 'rmse' is nan, not a finite number" in failed["error"]["message"]
+    assert fine["status"] == "failed" and fine["metrics"] == {"accuracy": 0.9}
+    assert fine["expectations"][0]["actual"] == "nan" and fine["expectations"][0]["text"] == "loss = nan is not < 1.0"

@@ -67,6 +67,21 @@ def test_bad_metadata(server, meta: object, field: str, words: str) -> None:
     assert_nothing_stored(server)
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_metric_that_is_not_a_finite_number_is_refused_naming_it(server, literal: str) -> None:
+    meta = json.dumps({**META, "metrics": {"auc": 0.9, "rmse": "REPLACE"}}).replace('"REPLACE"', literal)
+    error = error_of(post_model(server, meta=meta), 400)
+    assert error["field"] == "meta.metrics.rmse" and "finite" in str(error["message"])
+    assert_nothing_stored(server)
+
+
+def test_the_sdk_refuses_a_nan_metric_before_sending(store: ModelStore) -> None:
+    with pytest.raises(InvalidInput, match="rmse") as caught:
+        store.save_model(GenomeEstimator(MODEL), {**META, "metrics": {"rmse": float("nan")}})
+    assert caught.value.field == "meta.metrics.rmse"
+    assert store.search_models()["items"] == []
+
+
 @pytest.mark.parametrize(
     ("artifact", "words"),
     [(None, "required"), (b"definitely not a zip", "not a Genome model bundle"), (b"", "not a Genome model bundle")],

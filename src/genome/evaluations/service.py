@@ -3,6 +3,7 @@ and gate aliases on passing evaluations. Each function owns its transaction."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import Counter
 from typing import Any
@@ -110,10 +111,41 @@ def to_read(row: EvaluationRun) -> EvaluationRunRead:
     return EvaluationRunRead(**_summary_read(row), tasks=[_task_read(task) for task in row.tasks])
 
 
+def _not_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or Infinity inside ``value`` (lists and objects walked), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    for key, item in items:
+        found = _not_finite(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+        if found:
+            return found
+    return None
+
+
+def _check_finite(run: EvaluationRunCreate) -> None:
+    # JSON has no NaN or Infinity: PostgreSQL refuses them and SQLite's copy reads back as null. A metric that came
+    # out NaN is a failed computation, which its task should report as an error.
+    for index, task in enumerate(run.tasks):
+        values: dict[str, Any] = {f"tasks[{index}].metrics": task.metrics}
+        for number, expectation in enumerate(task.expectations):
+            values[f"tasks[{index}].expectations[{number}].expected"] = expectation.expected
+            values[f"tasks[{index}].expectations[{number}].actual"] = expectation.actual
+        for path, value in values.items():
+            found = _not_finite(value, path)
+            if found:
+                raise InvalidInput(
+                    f"{found} is not a finite number (NaN or Infinity): record a number, or let the task fail "
+                    "with an error saying why there is none",
+                    field=found,
+                )
+
+
 def create_run(db: Database, principal: Principal, run: EvaluationRunCreate) -> EvaluationRunRead:
     """Store a finished run with its tasks (editors of its application). The run's application is the target
     model's; the target must exist and be visible to the caller."""
     _check_statuses(run)
+    _check_finite(run)
     target = None
     if run.target is not None:
         try:

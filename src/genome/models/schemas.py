@@ -61,7 +61,9 @@ class ModelVersionCreate(_Wire):
     code: ModelCode | None = None
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     aliases: list[Alias] = Field(default_factory=list, description="Aliases to point at this version at once.")
-    metrics: dict[Label, float] = Field(default_factory=dict)
+    metrics: dict[Label, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="Finite numbers: JSON has no NaN or Infinity, so they are refused."
+    )
     artifactTime: int | None = Field(default=None, ge=0, description="When the model was trained, ms since epoch.")
 
 

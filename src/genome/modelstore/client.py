@@ -6,6 +6,8 @@ import base64
 import hashlib
 import io
 import json
+import math
+import numbers
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -62,6 +64,7 @@ class ModelStore(ApiClient):
             )
         if not isinstance(meta, Mapping):
             raise InvalidInput(f"meta must be a dict; got {type(meta).__name__}", field="meta")
+        _check_metrics(meta.get("metrics"))
         filled = {key: value for key, value in meta.items() if value is not None}
         for key in STEP_ENVIRONMENT:  # what a pipeline step's environment supplies, unless the caller gave it
             value = from_step(key)
@@ -331,6 +334,17 @@ class ModelStore(ApiClient):
 
     def delete_model(self, id: str) -> None:
         self._request("DELETE", f"/modelstore/models/{id}")
+
+
+def _check_metrics(metrics: Any) -> None:
+    """Refuse a NaN or infinite metric before the upload, naming it (the server refuses them too)."""
+    for name, value in metrics.items() if isinstance(metrics, Mapping) else ():
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
+            raise InvalidInput(
+                f"metric {name!r} is {value!r}, not a finite number: JSON has no NaN or Infinity; leave it out, "
+                "or record why in the description",
+                field=f"meta.metrics.{name}",
+            )
 
 
 def _json_number(value: Any) -> float | None:

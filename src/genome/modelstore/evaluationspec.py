@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import operator
 import reprlib
@@ -186,6 +187,9 @@ class TaskContext:
     def add_metric(self, name: str, value: Any) -> TaskContext:
         """Record a metric (numbers, strings, lists, dicts; numpy values become Python ones).
 
+        A NaN or infinite number is refused with ``InvalidInput`` naming the metric: it fails the task as an error
+        rather than travelling as null (JSON has neither).
+
         Example:
             >>> TaskContext("fit").add_metric("f1", np.float32(0.5)).metrics
             {'f1': 0.5}
@@ -194,6 +198,11 @@ class TaskContext:
             raise InvalidInput(f"a metric needs a non-empty string name; got {name!r}", field="name")
         try:
             self.metrics[name] = _plain(value)
+        except _NotFinite as exc:
+            raise InvalidInput(
+                f"metric {name!r} is {exc}, not a finite number: record a number, or raise saying why there is none",
+                field=f"metrics.{name}",
+            ) from None
         except TypeError as exc:
             raise InvalidInput(f"metric {name!r} cannot be stored: {exc}", field="value") from None
         return self
@@ -504,10 +513,17 @@ def _error(exc: Exception) -> dict[str, str]:
     return {"message": f"{type(exc).__name__}: {exc}"[:_MAX_TEXT], "traceback": formatted[-_MAX_TRACEBACK:]}
 
 
+class _NotFinite(TypeError):
+    """A NaN or infinite number, which JSON cannot carry."""
+
+
 def _plain(value: Any) -> Any:
-    """``value`` as JSON-able Python (numpy scalars and arrays included), or TypeError."""
+    """``value`` as JSON-able Python (numpy scalars and arrays included), or TypeError (``_NotFinite`` for NaN or
+    Infinity)."""
     if isinstance(value, np.ndarray | np.generic):  # before the builtins: np.float64 is a float
         return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotFinite(repr(value))
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
