@@ -84,3 +84,63 @@ def test_a_schedule_missed_during_downtime_fires_once(make_server) -> None:
     assert [run["scheduledFor"] for run in missed] == [stored["nextRun"]]
     pipeline = second.http.get(f"{PIPELINES}/{stored['id']}").json()
     assert pipeline["nextRun"] > restarted and (pipeline["nextRun"] - stored["nextRun"]) % 3000 == 0
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_schedule_fires_only_while_its_owner_holds_the_editor_role(server, step_dir) -> None:
+    marker = step_dir / "ran"
+    step = {"stepName": "touch", "stepType": "model", "command": [sys.executable, "-c", f"open({str(marker)!r}, 'a')"]}
+    accounts = server.accounts()
+    stored = {}
+    for owner in ("alice", "bob"):
+        http = server.client(server.token_for(owner, {"search": "editor"}))
+        body = scheduled("2s", pipelineName=f"{owner}-pipe", steps=[step])
+        stored[owner] = http.post(STORE, json=body).json()
+    accounts.set_role("alice", "search", "viewer")  # both before their first firing
+    accounts.delete_user("bob")
+    time.sleep(5)
+    assert not marker.exists(), "a step ran for an owner without the editor role"
+    for owner, reason in (
+        ("alice", "alice no longer holds the editor role in application search"),
+        ("bob", "bob no longer exists"),
+    ):
+        fired = runs_of(server, stored[owner]["id"])
+        # Each firing is recorded once, as skipped, with why; the schedule keeps its phase rather than retrying.
+        assert 1 <= len(fired) <= 3, fired
+        for run in fired:
+            assert (run["status"], run["reason"], run["createdBy"]) == ("skipped", reason, owner)
+            assert run["finished"] is not None and run["started"] is None
+            assert {step["status"] for step in run["steps"]} == {"skipped"}
+        assert sorted(run["scheduledFor"] for run in fired) == [
+            stored[owner]["nextRun"] + 2000 * index for index in range(len(fired))
+        ]
+        assert server.http.get(f"{PIPELINES}/{stored[owner]['id']}").json()["nextRun"] > now_ms() - 2000
+    skipped = server.http.get(RUNS, params={"status": "skipped"}).json()["items"]
+    assert len(skipped) == len(runs_of(server, stored["alice"]["id"])) + len(runs_of(server, stored["bob"]["id"]))
+
+    accounts.set_role("alice", "search", "editor")  # the role back: the next firing runs
+    wait_for(marker.exists)
+
+
+def test_a_queued_run_does_not_start_once_its_creator_lost_the_role(make_server, step_dir) -> None:
+    server = make_server("sqlite", sequencer_max_runs=1)
+    marker = step_dir / "ran"
+    blocker = {"stepName": "wait", "stepType": "model", "command": [sys.executable, "-c", "import time; time.sleep(3)"]}
+    touch = {"stepName": "touch", "stepType": "model", "command": [sys.executable, "-c", f"open({str(marker)!r}, 'a')"]}
+    first = server.http.post(f"{API_PREFIX}/compute/sequencer/run", json=scheduled(None, steps=[blocker])).json()
+    wait_for(lambda: server.http.get(f"{RUNS}/{first['id']}").json()["status"] == "running")
+    carol = server.client(server.token_for("carol", {"search": "editor"}))
+    queued = carol.post(f"{API_PREFIX}/compute/sequencer/run", json=scheduled(None, steps=[touch])).json()
+    server.accounts().remove_role("carol", "search")
+    wait_for(lambda: server.http.get(f"{RUNS}/{queued['id']}").json()["finished"] is not None)
+    run = server.http.get(f"{RUNS}/{queued['id']}").json()
+    assert run["status"] == "failed"
+    assert run["reason"] == "not started: carol no longer holds the editor role in application search"
+    assert {step["status"] for step in run["steps"]} == {"cancelled"}
+    assert not marker.exists()

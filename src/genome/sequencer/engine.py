@@ -77,6 +77,12 @@ def _step_variables(
     }
 
 
+def _skip(run: PipelineRun, reason: str) -> None:
+    run.status, run.reason, run.finished = "skipped", reason, now_ms()
+    for step in run.steps:
+        step.status = "skipped"
+
+
 class _LeaseLost(Exception):
     """This server no longer owns the run: another one reclaimed it."""
 
@@ -290,12 +296,23 @@ class Sequencer:
                 try:
                     with session.begin_nested():  # one broken pipeline must not hold the others back
                         spec = parse_pipeline(pipeline.spec, container_runtime=True)
-                        session.add(
-                            new_run(spec, pipeline.created_by, pipeline_id=pipeline.id, scheduled_for=pipeline.next_run)
+                        run = new_run(
+                            spec, pipeline.created_by, pipeline_id=pipeline.id, scheduled_for=pipeline.next_run
                         )
+                        # A schedule acts as its owner, so only while the owner may still run pipelines here; a
+                        # firing without them is kept, skipped with why, where operators list runs.
+                        missing = auth.missing_role(session, pipeline.created_by, spec.application)
+                        if missing is not None:
+                            _skip(run, missing)
+                        session.add(run)
                         # A schedule missed while no server ran fires once now, then keeps its phase.
                         pipeline.next_run = parse_schedule(pipeline.schedule).next_after(pipeline.next_run, now)
-                    log.info("pipeline %s fired; next run at %s", pipeline.id, pipeline.next_run)
+                    if missing is None:
+                        log.info("pipeline %s fired; next run at %s", pipeline.id, pipeline.next_run)
+                    else:
+                        log.warning(
+                            "pipeline %s skipped a firing (%s); next at %s", pipeline.id, missing, pipeline.next_run
+                        )
                 except Exception:
                     log.exception("pipeline %s cannot fire; pausing its schedule", pipeline.id)
                     pipeline.paused = True
@@ -316,8 +333,15 @@ class Sequencer:
                 parameters = deployment.parameters if deployment else {}
                 statuses = {step.step_name: step.status for step in run.steps}
                 attempts = {step.step_name: len(step.attempts) for step in run.steps}
+                # Its token would carry no more than what the creator holds now; a run they may no longer start
+                # is not started (nor resumed), rather than left to fail step by step.
+                missing = auth.missing_role(session, run.created_by, run.application)
                 session.expunge(run)
             run.owner = driven.lease  # what every write checks the row still holds
+            if missing is not None:
+                self._cancel_pending(run)
+                self._finish(run, "failed", f"{'not resumed' if any(attempts.values()) else 'not started'}: {missing}")
+                return
             token, credential_id = auth.mint_run_token(
                 self.db,
                 run.created_by,

@@ -22,8 +22,9 @@ __all__ = [
     "StepRead",
 ]
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-StepStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+# skipped: a scheduled firing that did not run (its reason says why, e.g. the owner lost the editor role).
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
+StepStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
 AttemptReason = Literal["failed", "timed out", "cancelled", "lost"]
 
 

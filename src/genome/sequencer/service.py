@@ -50,7 +50,7 @@ __all__ = [
     "set_paused",
 ]
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled", "skipped")
 _LOG_CHUNK_BYTES = 1 << 20
 
 
