@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -262,6 +263,19 @@ def test_storing_the_same_content_again_repairs_a_damaged_blob(root: Root, damag
     assert root.files() == [stored.key]
 
 
+def test_only_stale_temporary_files_are_removed(root: Root) -> None:
+    """A write that died leaves tmp/<id>; one in progress on another server sharing the root must survive."""
+    store = root.open()
+    kept = store.put(io.BytesIO(PAYLOAD))
+    root.write("tmp/" + "d" * 32, b"half a model")
+    assert store.remove_stale_temporaries() == []  # just written: maybe a write in progress elsewhere
+    assert "tmp/" + "d" * 32 in root.files()
+    time.sleep(1.1)  # S3 keeps modification times to the second
+    assert len(store.remove_stale_temporaries(older_than=1.0)) == 1
+    assert root.files() == [kept.key]
+    assert store.remove_stale_temporaries(older_than=0) == []
+
+
 def test_memory_root_without_a_path() -> None:
     store = ArtifactStore("memory://")
     payload = uuid.uuid4().bytes
@@ -343,3 +357,21 @@ def test_saving_the_model_again_repairs_its_damaged_blob(server: Any, store: Mod
     second = store.save_model(GenomeEstimator(MODEL), META)
     assert second["artifact"] == first["artifact"]
     np.testing.assert_array_equal(store.load_model(first["id"]).estimator.predict(X), MODEL.predict(X))
+
+
+def test_a_server_start_removes_temporary_files_left_by_a_crash(
+    make_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "shared-artifacts" / "tmp"
+    folder.mkdir(parents=True)
+    crashed, writing = folder / ("c" * 32), folder / ("w" * 32)
+    crashed.write_bytes(b"half a model")
+    an_hour_ago = time.time() - 3600
+    os.utime(crashed, (an_hour_ago, an_hour_ago))
+    writing.write_bytes(b"a model being written by another server on the same root")
+    server = make_server("sqlite", artifact_root=str(tmp_path / "shared-artifacts"))
+    assert not crashed.exists()
+    assert writing.exists()
+    with server.store() as store:
+        record = store.save_model(GenomeEstimator(MODEL), META)
+        assert store.load_model(record["id"]).estimator.predict(X[:1]) == pytest.approx(MODEL.predict(X[:1]))

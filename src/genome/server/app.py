@@ -63,6 +63,7 @@ def create_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     db.migrate()
     artifacts = ArtifactStore(settings.resolved_artifact_root, settings.artifact_options)
+    artifacts.remove_stale_temporaries()  # left by a server that died while writing
     given = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = auth_service.ensure_admin(db, given)
     if generated:

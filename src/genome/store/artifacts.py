@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -12,9 +14,14 @@ from fsspec.core import url_to_fs
 
 from genome.errors import ArtifactCorrupt, InvalidSetting, PayloadTooLarge
 
-__all__ = ["ArtifactStore", "StoredArtifact"]
+__all__ = ["STALE_TEMPORARY_SECONDS", "ArtifactStore", "StoredArtifact"]
 
 _CHUNK = 1024 * 1024
+STALE_TEMPORARY_SECONDS = 600.0
+"""A temporary file not written to for this long belongs to a write that died (a write in progress adds a chunk
+every moment: the upload is already on the server's disk when it is copied in)."""
+
+log = logging.getLogger("genome.store")
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,30 @@ class ArtifactStore:
                 self.fs.rm(temporary)
             raise
         return StoredArtifact(key=key, sha256=sha256, size=size)
+
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMPORARY_SECONDS) -> list[str]:
+        """Delete the temporary files of writes that never finished (the server died between copy and move), when
+        not modified for ``older_than`` seconds, and return their paths.
+
+        Servers sharing this root may be writing a temporary file right now, so a fresh one is left alone.
+        """
+        cutoff = time.time() - older_than
+        try:
+            leftovers = self.fs.ls(self._path("tmp"), detail=False)
+        except FileNotFoundError:
+            return []
+        removed = []
+        for path in leftovers:
+            try:
+                if self.fs.modified(path).timestamp() > cutoff:
+                    continue
+                self.fs.rm(path)
+            except FileNotFoundError:  # finished, or removed by another server, meanwhile
+                continue
+            removed.append(path)
+        if removed:
+            log.warning("removed %d temporary artifact file(s) left by an interrupted write", len(removed))
+        return removed
 
     def get(self, key: str, sha256: str, *, owner: str) -> bytes:
         """The blob's bytes, checked against ``sha256``; ``owner`` names the record in the error."""
