@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from genome_server import genome_server
 
 
@@ -26,10 +27,16 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="genome-fuzz-") as tmp,
         genome_server(Path(tmp) / "home", database_url=args.database_url) as (url, token),
     ):
+        # The document needs a credential like every route: fetched here, then handed over as a file.
+        document = Path(tmp) / "openapi.json"
+        response = httpx.get(f"{url}/v1.0/genome/openapi.json", headers={"Authorization": f"Bearer {token}"})
+        document.write_bytes(response.raise_for_status().content)
         command = [
             str(Path(sys.executable).with_name("schemathesis")),
             "run",
-            f"{url}/v1.0/genome/openapi.json",
+            str(document),
+            "--url",
+            url,
             "--header",
             f"Authorization: Bearer {token}",
             "--checks",

@@ -23,7 +23,7 @@ from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, cards, compute, evaluations, health, models, routing, visualize
+from genome.server.routers import auth, cards, compute, docs, evaluations, health, models, routing, visualize
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 from genome.visualize.service import VisualizerCache
@@ -139,8 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Genome",
         version=genome.__version__,
         description="Model Store, Evaluation Store, realtime explanations and visualizations, pipelines.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # Served by the docs router instead, behind a credential like every other route.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Everything on this router requires a credential, so a new route is protected by default.
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     protected.include_router(auth.router)
+    protected.include_router(docs.router)
     protected.include_router(models.router)
     protected.include_router(cards.router)
     protected.include_router(evaluations.router)
