@@ -154,7 +154,9 @@ class LiveServer:
     def client(self, token: str | None) -> httpx.Client:
         """An httpx client for this server, sending ``token`` if given."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self._keep(httpx.Client(base_url=self.url, headers=headers))  # type: ignore[no-any-return]
+        # A version served by an isolated worker pays the worker's start and imports on its first request.
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        return self._keep(client)  # type: ignore[no-any-return]
 
     def store(self, token: str | None = None) -> ModelStore:
         """A ModelStore acting with ``token``, by default the admin's."""

@@ -72,8 +72,10 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(
         default=900, gt=0, description="The failure window and the lockout that follows, in seconds."
     )
-    explain_cache_size: int = Field(
-        default=16, gt=0, description="Model versions kept loaded, with their fitted explainers, for explanations."
+    model_cache_size: int = Field(
+        default=16,
+        gt=0,
+        description="Model versions kept loaded in the server, with their fitted explainers and extracted trees.",
     )
     explain_result_cache_size: int = Field(
         default=1024, ge=0, description="Finished explanations kept to answer repeated requests at once (0: none)."
@@ -86,9 +88,6 @@ class Settings(BaseSettings):
         gt=0,
         description="Work one text (LIME) explanation may cost: num_samples x (distinct words + characters / 8), "
         "plus its tokenization; more get 413. The default keeps one explanation under about 60 MB and a few seconds.",
-    )
-    visualize_cache_size: int = Field(
-        default=16, gt=0, description="Model versions kept loaded, with their extracted trees, for visualizations."
     )
     visualize_max_nodes: int = Field(
         default=1023,

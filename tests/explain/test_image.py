@@ -211,7 +211,7 @@ def test_repeated_image_request_is_answered_from_the_results_cache(make_server, 
     _save(server.store(), torch_cnn, "/spots", "pytorch")
     body = {"application": "search", "canonicalName": "/spots", "image": to_png(spotted_images(2)[0][1])}
     first = server.http.post(EXPLAIN, json=body).json()
-    results = server.app.state.runtime.explainers.results
+    results = server.app.state.runtime.explanations
     assert server.http.post(EXPLAIN, json=body).json() == first
     assert results.loads == 1
     assert server.http.post(EXPLAIN, json={**body, "target": 0}).json()["class"] == "plain"

@@ -20,9 +20,9 @@ from sklearn.preprocessing import StandardScaler
 
 from genome.errors import InvalidInput, NotFitted
 from genome.explain import SampleExplanations, TabularExplainer
-from genome.explain.cache import LoadedCache
 from genome.formats.bundle import pack, unpack
 from genome.modelstore.estimator import GenomeEstimator, SampleExplainerHandle
+from genome.serving.cache import LoadedCache
 
 X_REG, Y_REG = load_diabetes(return_X_y=True)
 X_CLS, Y_CLS = load_iris(return_X_y=True)

@@ -1,8 +1,8 @@
 """Realtime explanations of stored models: tabular (SHAP), text (LIME) and image (Grad-CAM).
 
 The explainers import their libraries (shap, lime, torch) when first used, and the server's parts
-(``genome.explain.service``, ``cache``, ``schemas``) are imported from their modules, so importing this package stays
-light for training code.
+(``genome.explain.service``, ``operation``, ``schemas``) are imported from their modules, so importing this package
+stays light for training code.
 """
 
 from genome.explain.image import ImageExplainer, ImageExplanation

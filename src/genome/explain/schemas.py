@@ -6,32 +6,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from genome.serving.schemas import ServedModel, VersionRef
+
 __all__ = [
     "ExplainRequest",
-    "ExplainedModel",
     "Explanation",
     "ImageExplanationRead",
     "SampleExplanationsRead",
     "TabularExplanationRead",
     "TextExplanationRead",
-    "VersionRef",
 ]
-
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-
-
-class VersionRef(BaseModel):
-    """Which model version: its ``id``, or ``application`` + ``canonicalName`` (latest, or by number, name or
-    alias)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
-    application: Label | None = None
-    canonicalName: Label | None = None
-    versionNumber: int | None = Field(default=None, ge=1)
-    versionName: Label | None = None
-    alias: Label | None = None
 
 
 class ExplainRequest(VersionRef):
@@ -54,12 +38,6 @@ class ExplainRequest(VersionRef):
     )
 
 
-class ExplainedModel(BaseModel):
-    id: str
-    canonicalName: str
-    versionNumber: int
-
-
 class TabularExplanationRead(BaseModel):
     """``expected[k] + sum(shapley[k][row])`` is output k of the model on that row (``output`` says which)."""
 
@@ -70,7 +48,7 @@ class TabularExplanationRead(BaseModel):
     prediction: list[Any]
     explainer: str
     output: str
-    model: ExplainedModel
+    model: ServedModel
 
 
 class SampleExplanationsRead(BaseModel):
@@ -84,7 +62,7 @@ class SampleExplanationsRead(BaseModel):
     featureImportance: dict[str, float]
     rows: int
     explainer: str
-    model: ExplainedModel
+    model: ServedModel
 
 
 class TextMetrics(BaseModel):
@@ -118,7 +96,7 @@ class TextExplanationRead(BaseModel):
 
     metrics: TextMetrics
     textExplanation: TextExplanationBody
-    model: ExplainedModel
+    model: ServedModel
 
 
 class ClassScore(BaseModel):
@@ -141,7 +119,7 @@ class ImageExplanationRead(BaseModel):
     heatmap: list[list[float]] = Field(description="Grad-CAM at the layer's resolution, scaled to [0, 1]")
     layer: str = Field(description="the convolutional layer explained")
     predictions: list[ClassScore] = Field(description="the model's five most probable classes")
-    model: ExplainedModel
+    model: ServedModel
 
 
 Explanation = TabularExplanationRead | TextExplanationRead | ImageExplanationRead

@@ -161,6 +161,29 @@ def _load_npz(data: bytes) -> dict[str, np.ndarray]:
         raise InvalidInput(f"the bundle's {_SAMPLES} is not readable: {exc}", field="artifact") from exc
 
 
+@contextlib.contextmanager
+def _local_code_by_value() -> Iterator[None]:
+    """Pickle code from modules no installed package provides (a training script's helpers, a notebook's
+    modules) by value, as cloudpickle does for ``__main__``: the server that loads the bundle has no such module."""
+    installed = set(_distributions()) | set(sys.stdlib_module_names) | {"genome"}
+    local = [
+        module
+        for name, module in list(sys.modules.items())
+        if module is not None
+        and name.partition(".")[0] not in installed
+        and name != "__main__"
+        and getattr(module, "__file__", None)
+    ]
+    for module in local:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        for module in local:
+            with contextlib.suppress(ValueError):
+                cloudpickle.unregister_pickle_by_value(module)
+
+
 def pack(
     model: Any,
     fields: dict[str, Any],
@@ -186,7 +209,7 @@ def pack(
     if samples is not None:
         manifest["samples"] = samples.summary()
     buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory(prefix="genome-pack-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="genome-pack-") as tmp, _local_code_by_value():
         folder = Path(tmp)
         manifest["modelFile"] = _dump_model(fmt, model, folder)
         pickled = _pickle_fields(other_fields) if other_fields else None

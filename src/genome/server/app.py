@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +16,8 @@ from sqlalchemy.engine import make_url
 import genome
 from genome.auth import service as auth_service
 from genome.config import Settings
-from genome.explain import service as explain_service
+from genome.explain.service import ExplanationCache
+from genome.sandbox import Confinement, ensure_user
 from genome.sequencer.engine import EngineSettings, Sequencer
 from genome.sequencer.executors.base import Executor
 from genome.sequencer.executors.dask import DaskExecutor
@@ -24,9 +26,10 @@ from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
 from genome.server.routers import auth, cards, compute, docs, evaluations, health, models, routing, visualize
+from genome.serving.pool import WorkerPool
+from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.visualize.service import VisualizerCache
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -58,6 +61,28 @@ def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
+def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
+    """The workers that load bundles carrying code: as their own user when this server is root, without network,
+    the server's files hidden, limited in memory, CPU time, file size and processes."""
+    user = ensure_user(settings.isolation_user).pw_name if os.geteuid() == 0 else None
+    confinement = Confinement(
+        user=user,
+        hide=hidden,
+        network=False,
+        memory_bytes=settings.isolation_memory_bytes,
+        cpu_seconds=24 * 3600,
+        file_bytes=64 * 1024 * 1024,
+        processes=512,
+        workdir=Path(tempfile.gettempdir()) / f"genome-isolated-{os.getpid()}",
+    )
+    return WorkerPool(
+        settings.isolation_workers,
+        confinement,
+        timeout=settings.isolation_timeout_seconds,
+        cache_size=settings.isolation_cache_size,
+    )
+
+
 def create_runtime(settings: Settings) -> Runtime:
     _private_folder(settings.home)
     db = Database(settings.resolved_database_url)
@@ -77,7 +102,6 @@ def create_runtime(settings: Settings) -> Runtime:
         lockout_seconds=settings.login_lockout_seconds,
         session_hours=settings.session_hours,
     )
-    explainers = explain_service.ExplainerCaches(settings.explain_cache_size, settings.explain_result_cache_size)
     log_root = _private_folder(settings.home / "logs")
     hidden_paths = _server_paths(settings, artifacts, log_root)
     executor: Executor
@@ -102,8 +126,12 @@ def create_runtime(settings: Settings) -> Runtime:
         db=db,
         artifacts=artifacts,
         login_policy=policy,
-        explainers=explainers,
-        visualizers=VisualizerCache(settings.visualize_cache_size),
+        models=ModelServer(
+            db, artifacts, cache_size=settings.model_cache_size, pool=_isolation_pool(settings, hidden_paths)
+        ),
+        explanations=ExplanationCache(settings.explain_result_cache_size)
+        if settings.explain_result_cache_size
+        else None,
         executor=executor,
         sequencer=sequencer,
     )
@@ -133,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if runtime.sequencer is not None:
                 runtime.sequencer.stop()
+            runtime.models.close()
             runtime.db.dispose()
 
     app = FastAPI(

@@ -11,12 +11,12 @@ from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.config import Settings
 from genome.errors import NotFound, PermissionDenied, Unauthenticated
-from genome.explain.service import ExplainerCaches
+from genome.explain.service import ExplanationCache
 from genome.sequencer.engine import Sequencer
 from genome.sequencer.executors.base import Executor
+from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.visualize.service import VisualizerCache
 
 __all__ = [
     "CSRF_COOKIE",
@@ -27,11 +27,11 @@ __all__ = [
     "Artifacts",
     "CurrentPrincipal",
     "Db",
-    "Explainers",
+    "Explanations",
     "LoginPolicyDep",
+    "Models",
     "Runtime",
     "SettingsDep",
-    "Visualizers",
     "authenticate",
     "client_address",
 ]
@@ -50,8 +50,8 @@ class Runtime:
     db: Database
     artifacts: ArtifactStore
     login_policy: auth_service.LoginPolicy
-    explainers: ExplainerCaches
-    visualizers: VisualizerCache
+    models: ModelServer
+    explanations: ExplanationCache | None
     executor: Executor
     sequencer: Sequencer | None
 
@@ -69,12 +69,12 @@ def _artifacts(request: Request) -> ArtifactStore:
     return _runtime(request).artifacts
 
 
-def _explainers(request: Request) -> ExplainerCaches:
-    return _runtime(request).explainers
+def _models(request: Request) -> ModelServer:
+    return _runtime(request).models
 
 
-def _visualizers(request: Request) -> VisualizerCache:
-    return _runtime(request).visualizers
+def _explanations(request: Request) -> ExplanationCache | None:
+    return _runtime(request).explanations
 
 
 def _settings(request: Request) -> Settings:
@@ -151,8 +151,8 @@ _RUN_TOKEN_MARKERS = (_run_tokens_allowed, _run_token_own_run)
 
 Db = Annotated[Database, Depends(_db)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
-Explainers = Annotated[ExplainerCaches, Depends(_explainers)]
-Visualizers = Annotated[VisualizerCache, Depends(_visualizers)]
+Models = Annotated[ModelServer, Depends(_models)]
+Explanations = Annotated[ExplanationCache | None, Depends(_explanations)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LoginPolicyDep = Annotated[auth_service.LoginPolicy, Depends(_login_policy)]
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]

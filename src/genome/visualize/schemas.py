@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genome.explain.schemas import ExplainedModel, VersionRef
+from genome.serving.schemas import ServedModel, VersionRef
 from genome.visualize.visualizer import MAX_NODES
 
 __all__ = [
@@ -100,7 +100,7 @@ class TreePathRead(BaseModel):
 
 
 class _ViewHead(BaseModel):
-    model: ExplainedModel
+    model: ServedModel
     framework: str
     estimatorClass: str
     predictionType: str

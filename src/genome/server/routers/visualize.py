@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import ValidationError
 
 from genome.errors import InvalidInput
-from genome.explain.schemas import VersionRef
-from genome.server.deps import RUN_TOKENS_ALLOWED, Artifacts, CurrentPrincipal, Db, SettingsDep, Visualizers
+from genome.server.deps import RUN_TOKENS_ALLOWED, CurrentPrincipal, Models, SettingsDep
+from genome.serving.schemas import VersionRef
 from genome.visualize import service
 from genome.visualize.schemas import (
     LinearVisualizationRead,
@@ -54,9 +54,7 @@ Options = Annotated[VisualizationOptions, Depends(_options)]
     dependencies=[RUN_TOKENS_ALLOWED],
 )
 def visualization(
-    db: Db,
-    artifacts: Artifacts,
-    visualizers: Visualizers,
+    models: Models,
     settings: SettingsDep,
     principal: CurrentPrincipal,
     request: VisualizationRequest,
@@ -67,24 +65,22 @@ def visualization(
     options = VisualizationOptions.model_validate(request.model_dump(include=set(VisualizationOptions.model_fields)))
     limit = settings.visualize_max_nodes
     if request.format == "svg":
-        svg = service.visualization_svg(db, artifacts, visualizers, principal, ref, options, max_nodes=limit)
+        svg = service.visualization_svg(models, principal, ref, options, max_nodes=limit)
         return Response(svg, media_type="image/svg+xml")
-    return service.visualize(db, artifacts, visualizers, principal, ref, options, max_nodes=limit)
+    return service.visualize(models, principal, ref, options, max_nodes=limit)
 
 
 @router.get("/modelstore/models/{model_id}/visualization", dependencies=[RUN_TOKENS_ALLOWED])
 def model_visualization(
     model_id: str,
-    db: Db,
-    artifacts: Artifacts,
-    visualizers: Visualizers,
+    models: Models,
     settings: SettingsDep,
     principal: CurrentPrincipal,
     options: Options,
 ) -> TreeVisualizationRead | LinearVisualizationRead:
     """The inside of one model version; ``record`` (JSON) traces that record's path."""
     return service.visualize(
-        db, artifacts, visualizers, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
+        models, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
     )
 
 
@@ -96,15 +92,13 @@ def model_visualization(
 )
 def model_visualization_svg(
     model_id: str,
-    db: Db,
-    artifacts: Artifacts,
-    visualizers: Visualizers,
+    models: Models,
     settings: SettingsDep,
     principal: CurrentPrincipal,
     options: Options,
 ) -> Response:
     """One tree of a model version drawn as SVG (usable in an ``<img src>``), the record's path highlighted."""
     svg = service.visualization_svg(
-        db, artifacts, visualizers, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
+        models, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
     )
     return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,80 @@
+"""A model version loaded and ready to serve: its model, wrapper fields and manifest, and what operations built
+from them (fitted explainers, extracted trees), built once per version.
+
+The same object lives in the server process (bundles of trusted types) or in an isolated worker (bundles that
+carry code); the operations run on it alike in both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from genome.errors import InvalidInput
+from genome.formats.bundle import extracted, inspect, unpack_fields
+from genome.formats.registry import SPARK_FORMAT, format_named
+from genome.formats.trust import UntrustedContent
+
+__all__ = ["LoadedVersion", "VersionMeta", "load_version"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VersionMeta:
+    """What operations need to know of a version's record (the worker never sees the database)."""
+
+    id: str
+    canonicalName: str
+    versionNumber: int
+    inputModality: str
+    format: str
+
+    def describe(self) -> str:
+        return f"model version {self.id} ({self.canonicalName} v{self.versionNumber})"
+
+
+@dataclass
+class LoadedVersion:
+    meta: VersionMeta
+    model: Any
+    fields: dict[str, Any]
+    manifest: dict[str, Any]
+    _built: dict[str, Any] = field(default_factory=dict)
+    # reentrant: building one thing (an explainer) may need another (the sample) of the same version
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()`` once per key; an ``InvalidInput`` it raises is kept too, so a version that cannot be
+        explained is not refitted on every request."""
+        with self._lock:
+            if key not in self._built:
+                try:
+                    self._built[key] = build()
+                except InvalidInput as exc:
+                    self._built[key] = exc
+            value = self._built[key]
+        if isinstance(value, InvalidInput):
+            raise value
+        return value  # type: ignore[no-any-return]
+
+
+def load_version(data: bytes, meta: VersionMeta, *, trust: bool) -> LoadedVersion:
+    """Load a verified bundle. Without ``trust`` only trusted content is read (``UntrustedContent`` otherwise);
+    only the isolated worker loads with ``trust=True``."""
+    info = inspect(data)
+    if info.untrusted and not trust:
+        raise UntrustedContent(info.untrusted, where=meta.describe())
+    with extracted(data) as (folder, manifest):
+        fields = unpack_fields(folder, manifest, trust=trust)
+        if manifest["format"] == SPARK_FORMAT:
+            # Spark ML models are served from the trees and coefficients Spark saved, read without a JVM.
+            from genome.visualize._spark import read_saved
+
+            model = read_saved(folder / manifest["modelFile"], manifest["modelClass"], fields.get("feature_names"))
+        else:
+            fmt = format_named(manifest["format"])
+            model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
+    return LoadedVersion(meta, model, fields, manifest)

@@ -1,0 +1,193 @@
+"""The server's side of the isolated workers: a small pool of confined processes, each serving the versions routed
+to it, restarted after a crash, a timeout or a number of requests.
+
+A version always goes to the same worker (by its id), so its model stays loaded there and warm requests cost one
+round trip over a pipe. Each worker answers one request at a time; requests for versions on other workers run in
+parallel, which also lets GIL-bound explanations use every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from genome.errors import GenomeError, InvalidInput, NotFitted, NotFound, PayloadTooLarge
+from genome.sandbox import Confinement, confined_argv
+from genome.serving.loaded import VersionMeta
+from genome.serving.protocol import WorkerGone, WorkerTimeout, decode, encode, read_frame, write_frame
+
+__all__ = ["IsolatedFailure", "WorkerPool", "worker_environment"]
+
+log = logging.getLogger("genome.serving")
+
+_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+_MAX_MESSAGE_CHARS = 4000
+# The errors a worker may report as themselves; anything else it says becomes an IsolatedFailure.
+_RELAYED: dict[str, type[GenomeError]] = {
+    cls.__name__: cls for cls in (InvalidInput, PayloadTooLarge, NotFound, NotFitted)
+} | {"UntrustedContent": InvalidInput}
+# Variables a worker's Python may need; nothing else of the server's environment reaches it.
+_PASSED = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+class IsolatedFailure(GenomeError):
+    """An isolated worker failed to answer: its model raised, it crashed or ran out of time (500)."""
+
+    status = 500
+
+
+def worker_environment(home: Path) -> dict[str, str]:
+    """The whole environment of a worker: where Python is, one thread per library, a private home."""
+    environment = {name: os.environ[name] for name in _PASSED if name in os.environ}
+    return environment | {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.defpath]),
+        "HOME": str(home),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "MPLCONFIGDIR": str(home),
+        "NUMBA_CACHE_DIR": str(home / "numba"),
+        "KERAS_HOME": str(home / "keras"),
+        "KERAS_BACKEND": "torch",
+        # each worker is one core's worth of work; the pool gives parallelism
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+class _Worker:
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool = pool
+        self.index = index
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.requests = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        pool = self.pool
+        argv = [sys.executable, "-I", "-m", "genome.serving.worker", str(pool.cache_size)]
+        workdir = pool.confinement.workdir if pool.confinement else None
+        home = Path(f"{workdir}-{self.index}") if workdir else Path("/tmp")
+        confinement = pool.confinement
+        if confinement is not None and workdir is not None:
+            confinement = Confinement(**{**asdict(confinement), "workdir": home})
+        process = subprocess.Popen(
+            confined_argv(confinement, argv) if confinement is not None else argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=worker_environment(home),
+            start_new_session=True,  # its own process group, killed whole
+            close_fds=True,
+        )
+        self.requests = 0
+        log.info("isolated worker %d started (pid %d)", self.index, process.pid)
+        return process
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for stream in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+        process.wait()
+
+    def _exchange(self, header: dict[str, Any], bundle: bytes | None, deadline: float) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdin and self.process.stdout
+        write_frame(self.process.stdin.fileno(), encode({**header, "bundle": len(bundle) if bundle else 0}))
+        if bundle:
+            write_frame(self.process.stdin.fileno(), bundle)
+        data = read_frame(self.process.stdout.fileno(), max_bytes=_MAX_ANSWER_BYTES, deadline=deadline)
+        return decode(data)
+
+    def call(self, header: dict[str, Any], bundle: Callable[[], bytes], what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.pool.timeout
+        with self.lock:
+            if self.process is None or self.process.poll() is not None or self.requests >= self.pool.max_requests:
+                self.stop()
+                self.process = self._start()
+            self.requests += 1
+            try:
+                answer = self._exchange(header, None, deadline)
+                if answer.get("need") == "bundle":
+                    answer = self._exchange(header, bundle(), deadline)
+            except WorkerTimeout:
+                self.stop()
+                raise IsolatedFailure(
+                    f"{what} took longer than {self.pool.timeout:g} s in its isolated worker, which was restarted "
+                    "(GENOME_ISOLATION_TIMEOUT_SECONDS)"
+                ) from None
+            except (WorkerGone, ValueError) as exc:
+                code = self.process.poll() if self.process else None
+                self.stop()
+                how = f"exit status {code}" if code is not None and code >= 0 else f"signal {-(code or 9)}"
+                raise IsolatedFailure(
+                    f"the isolated worker serving {what} ended ({how}; e.g. over its memory limit) or answered "
+                    f"nonsense ({exc}); it was restarted"
+                ) from None
+        return answer
+
+
+class WorkerPool:
+    """Confined worker processes that load bundles carrying code; ``call`` runs one operation on one version.
+
+    Workers start when first needed. ``confinement`` is applied to each (None: plain subprocesses, for tests of
+    the protocol only); its ``workdir`` gets the worker's number appended.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        confinement: Confinement | None,
+        *,
+        timeout: float,
+        cache_size: int,
+        max_requests: int = 10_000,
+    ) -> None:
+        self.confinement = confinement
+        self.timeout = timeout
+        self.cache_size = cache_size
+        self.max_requests = max_requests
+        self._workers = [_Worker(self, index) for index in range(size)]
+
+    def _worker(self, version_id: str) -> _Worker:
+        digest = hashlib.sha256(version_id.encode()).digest()
+        return self._workers[int.from_bytes(digest[:4], "big") % len(self._workers)]
+
+    def pids(self) -> list[int | None]:
+        return [worker.process.pid if worker.process else None for worker in self._workers]
+
+    def call(self, meta: VersionMeta, bundle: Callable[[], bytes], operation: str, params: dict[str, Any]) -> Any:
+        """Run ``operation`` on the version in its worker; ``bundle()`` gives the verified bundle bytes when the
+        worker has not loaded it. Returns the operation's JSON answer, which the caller must validate."""
+        header = {"op": operation, "version": asdict(meta), "params": params}
+        answer = self._worker(meta.id).call(header, bundle, meta.describe())
+        if "ok" in answer:
+            return answer["ok"]
+        error = answer.get("error")
+        if not isinstance(error, dict):
+            raise IsolatedFailure(f"the isolated worker serving {meta.describe()} answered nonsense")
+        message = str(error.get("message"))[:_MAX_MESSAGE_CHARS]
+        field = error.get("field") if isinstance(error.get("field"), str) else None
+        cls = _RELAYED.get(str(error.get("type")))
+        if cls is None:
+            raise IsolatedFailure(f"{meta.describe()} failed in its isolated worker: {message}")
+        raise cls(message, field=field)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            with worker.lock:
+                worker.stop()

@@ -1,0 +1,125 @@
+"""One serving path: the version a request means, its access checked, its artifact verified, loaded once and
+served by the right process.
+
+Explanations, visualizations (and the UI over them) get "this version, ready to serve" here and nowhere else.
+A bundle of trusted types (safe formats, Genome's trusted pickled types) is loaded in the server process; a
+bundle that carries code is never loaded here: its operations run in the isolated worker pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from genome.auth.principal import Principal
+from genome.errors import InvalidInput
+from genome.formats.bundle import inspect
+from genome.formats.trust import UntrustedContent
+from genome.models import service as models
+from genome.models.schemas import ModelVersionRead
+from genome.serving.cache import LoadedCache
+from genome.serving.loaded import LoadedVersion, VersionMeta, load_version
+from genome.serving.operations import run
+from genome.serving.pool import WorkerPool
+from genome.serving.schemas import ServedModel, VersionRef
+from genome.store.artifacts import ArtifactStore
+from genome.store.db import Database
+
+__all__ = ["ModelServer", "Served", "resolve_ref"]
+
+
+def resolve_ref(db: Database, principal: Principal, ref: VersionRef) -> ModelVersionRead:
+    """The version a reference names: by id, or the latest (or numbered, named, aliased) of an application's
+    canonicalName, as the caller may see it."""
+    if ref.id is not None:
+        return models.get_version(db, principal, ref.id)
+    if not (ref.application and ref.canonicalName):
+        raise InvalidInput("give the model's id, or its application and canonicalName", field="canonicalName")
+    return models.resolve_version(
+        db,
+        principal,
+        ref.application,
+        ref.canonicalName,
+        version_number=ref.versionNumber,
+        version_name=ref.versionName,
+        alias=ref.alias,
+    )
+
+
+@dataclass
+class Served:
+    """A version ready to serve: in this process (``loaded``), or in the isolated pool (``pool``)."""
+
+    record: ModelVersionRead
+    meta: VersionMeta
+    loaded: LoadedVersion | None = None
+    pool: WorkerPool | None = None
+    bundle: Callable[[], bytes] | None = None
+
+    @property
+    def isolated(self) -> bool:
+        return self.loaded is None
+
+    @property
+    def model(self) -> ServedModel:
+        return ServedModel(
+            id=self.record.id, canonicalName=self.record.canonicalName, versionNumber=self.record.versionNumber
+        )
+
+    def call(self, operation: str, params: dict[str, Any]) -> Any:
+        """The operation's answer: plain data from this process, or JSON from a worker (validate it)."""
+        if self.loaded is not None:
+            return run(self.loaded, operation, params)
+        assert self.pool is not None and self.bundle is not None
+        return self.pool.call(self.meta, self.bundle, operation, params)
+
+
+class ModelServer:
+    """Loaded versions by id (an LRU of ``cache_size``; versions are immutable, so entries never go stale)."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, *, cache_size: int, pool: WorkerPool | None) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.pool = pool
+        self.cache = LoadedCache[Served](cache_size)
+
+    def get(self, principal: Principal, ref: VersionRef) -> Served:
+        """The version ``ref`` names, as ``principal`` may see it, ready to serve."""
+        record = resolve_ref(self.db, principal, ref)
+        # The record was resolved for this caller (permissions applied); the cache holds versions by id.
+        return self.cache.get(record.id, lambda: self._load(record))
+
+    def _bundle(self, record: ModelVersionRead) -> bytes:
+        owner = f"model version {record.id} ({record.canonicalName} v{record.versionNumber})"
+        return self.artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)
+
+    def _load(self, record: ModelVersionRead) -> Served:
+        meta = VersionMeta(
+            id=record.id,
+            canonicalName=record.canonicalName,
+            versionNumber=record.versionNumber,
+            inputModality=record.inputModality,
+            format=record.artifact.format,
+        )
+        isolated = record.artifact.isolated
+        if not isolated:
+            data = self._bundle(record)
+            if isolated is None:  # stored before versions recorded it
+                isolated = inspect(data).isolated
+            if not isolated:
+                try:
+                    return Served(record, meta, loaded=load_version(data, meta, trust=False))
+                except UntrustedContent:
+                    pass  # a pickle laid out to fool the upload's scan: still never loaded here
+        if self.pool is None:
+            raise InvalidInput(
+                f"{meta.describe()} carries code (a pickle beyond Genome's trusted types), and this server runs no "
+                "isolated workers to load it",
+                field="artifact",
+            )
+        return Served(record, meta, pool=self.pool, bundle=lambda: self._bundle(record))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
