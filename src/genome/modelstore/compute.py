@@ -18,7 +18,7 @@ from genome.modelstore._http import ApiClient
 
 __all__ = ["FINISHED", "Compute"]
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled", "skipped")  # skipped: a schedule fired for an owner without the role
 
 
 class Compute(ApiClient):
