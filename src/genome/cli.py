@@ -476,7 +476,9 @@ def runs_list(
     token: TokenOption = None,
     application: Annotated[str | None, typer.Option(help="Only this application.")] = None,
     pipeline: Annotated[str | None, typer.Option(help="Only runs of this stored pipeline id.")] = None,
-    status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed, cancelled or skipped.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed, cancelled or skipped.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
