@@ -92,13 +92,20 @@ def main() -> None:
             second.explainer.sampleExplanations(data.data, data.target, progress=False)
             second_saved = store.save_model(second, {**meta, "canonicalName": "/diabetes/forest-2"})
             big_saved = store.save_model(GenomeEstimator(big), {**meta, "canonicalName": "/synthetic/big-tree"})
+            # The same forest with a lambda in its bundle: it carries code, so the isolated worker serves it.
+            isolated = GenomeEstimator(
+                forest, feature_names=names, target_classes=["progression"], data_preprocessor=lambda rows: rows
+            )
+            isolated.explainer.sampleExplanations(data.data, data.target, progress=False)
+            isolated_saved = store.save_model(isolated, {**meta, "canonicalName": "/diabetes/forest-isolated"})
+            assert isolated_saved["artifact"]["isolated"]
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
-        def body(i: int, **extra: object) -> dict:
+        def body(i: int, name: str = "/diabetes/forest", **extra: object) -> dict:
             record = dict(zip(names, data.data[i % len(data.data)].tolist(), strict=True))
             return {
                 "application": "bench",
-                "canonicalName": "/diabetes/forest",
+                "canonicalName": name,
                 "tree": i % 120,
                 "record": record,
                 **extra,
@@ -115,6 +122,13 @@ def main() -> None:
             view(i)
         json_times = [timed(lambda i=i: view(i)) for i in range(args.rounds)]
         svg_times = [timed(lambda i=i: view(i, format="svg")) for i in range(args.rounds)]
+        isolated_cold = timed(lambda: view(0, name="/diabetes/forest-isolated"))
+        for i in range(1, 120):
+            view(i, name="/diabetes/forest-isolated")
+        isolated_times = [timed(lambda i=i: view(i, name="/diabetes/forest-isolated")) for i in range(args.rounds)]
+        isolated_svg = [
+            timed(lambda i=i: view(i, name="/diabetes/forest-isolated", format="svg")) for i in range(args.rounds)
+        ]
         sample_bytes = len(view(7).content)
         svg_bytes = len(view(7, format="svg").content)
 
@@ -137,6 +151,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     print(row("forest, JSON view over HTTP (depth 4 + path + node data)", json_times))
     print(row("forest, SVG drawing over HTTP", svg_times))
+    print(row("the same forest served by the isolated worker (its bundle carries code), JSON", isolated_times))
+    print(row("the same forest served by the isolated worker, SVG", isolated_svg))
     print(row("forest, the same view in-process (ModelVisualizer)", local_times))
     print(row(f"big tree ({big.tree_.node_count:,} nodes), whole depth asked", big_times))
     if reference is not None:
@@ -148,6 +164,7 @@ def main() -> None:
         f"another forest version (load, verify, unpickle, extract): {second_cold:.1f} ms; big tree's first: "
         f"{big_cold:.1f} ms"
     )
+    print(f"first request of the isolated forest (starts a worker, loads the bundle there): {isolated_cold:.1f} ms")
     print(f"forest view: {sample_bytes:,} bytes JSON, {svg_bytes:,} bytes SVG")
     shown = big_view["shownNodes"]
     print(
