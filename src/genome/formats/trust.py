@@ -275,9 +275,11 @@ def _check_trees(value: Any) -> None:
         elif hasattr(item, "__dict__"):
             tree = getattr(item, "tree_", None)
             features = getattr(item, "n_features_in_", None)
-            if isinstance(tree, Tree) and features is not None and tree.n_features != features:
+            # Without n_features_in_, scikit-learn does not check the input's width before the tree reads it.
+            if isinstance(tree, Tree) and (features is None or tree.n_features != features):
                 raise InvalidInput(
-                    f"a tree of the model reads {tree.n_features} features but its estimator takes {features}",
+                    f"a tree of the model reads {tree.n_features} features but its estimator takes "
+                    f"{'an unstated number' if features is None else features}",
                     field="artifact",
                 )
             sub_trees = getattr(item, "estimators_", None)
