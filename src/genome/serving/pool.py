@@ -114,30 +114,30 @@ class _Worker:
         return decode(data)
 
     def call(self, header: dict[str, Any], bundle: Callable[[], bytes], what: str) -> dict[str, Any]:
+        """One request, with this worker's lock held by the caller."""
         deadline = time.monotonic() + self.pool.timeout
-        with self.lock:
-            if self.process is None or self.process.poll() is not None or self.requests >= self.pool.max_requests:
-                self.stop()
-                self.process = self._start()
-            self.requests += 1
-            try:
-                answer = self._exchange(header, None, deadline)
-                if answer.get("need") == "bundle":
-                    answer = self._exchange(header, bundle(), deadline)
-            except WorkerTimeout:
-                self.stop()
-                raise IsolatedFailure(
-                    f"{what} took longer than {self.pool.timeout:g} s in its isolated worker, which was restarted "
-                    "(GENOME_ISOLATION_TIMEOUT_SECONDS)"
-                ) from None
-            except (WorkerGone, ValueError) as exc:
-                code = self.process.poll() if self.process else None
-                self.stop()
-                how = f"exit status {code}" if code is not None and code >= 0 else f"signal {-(code or 9)}"
-                raise IsolatedFailure(
-                    f"the isolated worker serving {what} ended ({how}; e.g. over its memory limit) or answered "
-                    f"nonsense ({exc}); it was restarted"
-                ) from None
+        if self.process is None or self.process.poll() is not None or self.requests >= self.pool.max_requests:
+            self.stop()
+            self.process = self._start()
+        self.requests += 1
+        try:
+            answer = self._exchange(header, None, deadline)
+            if answer.get("need") == "bundle":
+                answer = self._exchange(header, bundle(), deadline)
+        except WorkerTimeout:
+            self.stop()
+            raise IsolatedFailure(
+                f"{what} took longer than {self.pool.timeout:g} s in its isolated worker, which was restarted "
+                "(GENOME_ISOLATION_TIMEOUT_SECONDS)"
+            ) from None
+        except (WorkerGone, ValueError) as exc:
+            code = self.process.poll() if self.process else None
+            self.stop()
+            how = f"exit status {code}" if code is not None and code >= 0 else f"signal {-(code or 9)}"
+            raise IsolatedFailure(
+                f"the isolated worker serving {what} ended ({how}; e.g. over its memory limit) or answered "
+                f"nonsense ({exc}); it was restarted"
+            ) from None
         return answer
 
 
@@ -163,18 +163,43 @@ class WorkerPool:
         self.max_requests = max_requests
         self._workers = [_Worker(self, index) for index in range(size)]
 
-    def _worker(self, version_id: str) -> _Worker:
+    def _home(self, version_id: str) -> int:
         digest = hashlib.sha256(version_id.encode()).digest()
-        return self._workers[int.from_bytes(digest[:4], "big") % len(self._workers)]
+        return int.from_bytes(digest[:4], "big") % len(self._workers)
+
+    def _exchange(self, version_id: str, spread: bool, send: Callable[[_Worker], dict[str, Any]]) -> dict[str, Any]:
+        """``send`` through the version's own worker; with ``spread``, through the first idle one of the others
+        when it is busy (each loads the version once), so one version's slow requests use every core."""
+        home = self._home(version_id)
+        if spread:
+            for offset in range(len(self._workers)):
+                worker = self._workers[(home + offset) % len(self._workers)]
+                if worker.lock.acquire(blocking=False):
+                    try:
+                        return send(worker)
+                    finally:
+                        worker.lock.release()
+        worker = self._workers[home]
+        with worker.lock:
+            return send(worker)
 
     def pids(self) -> list[int | None]:
         return [worker.process.pid if worker.process else None for worker in self._workers]
 
-    def call(self, meta: VersionMeta, bundle: Callable[[], bytes], operation: str, params: dict[str, Any]) -> Any:
-        """Run ``operation`` on the version in its worker; ``bundle()`` gives the verified bundle bytes when the
-        worker has not loaded it. Returns the operation's JSON answer, which the caller must validate."""
+    def call(
+        self,
+        meta: VersionMeta,
+        bundle: Callable[[], bytes],
+        operation: str,
+        params: dict[str, Any],
+        *,
+        spread: bool = False,
+    ) -> Any:
+        """Run ``operation`` on the version in its worker (``spread``: in any idle one); ``bundle()`` gives the
+        verified bundle bytes when the worker has not loaded it. Returns the operation's JSON answer, which the
+        caller must validate."""
         header = {"op": operation, "version": asdict(meta), "params": params}
-        answer = self._worker(meta.id).call(header, bundle, meta.describe())
+        answer = self._exchange(meta.id, spread, lambda worker: worker.call(header, bundle, meta.describe()))
         if "ok" in answer:
             return answer["ok"]
         error = answer.get("error")

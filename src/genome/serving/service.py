@@ -3,7 +3,8 @@ served by the right process.
 
 Explanations, visualizations (and the UI over them) get "this version, ready to serve" here and nowhere else.
 A bundle of trusted types (safe formats, Genome's trusted pickled types) is loaded in the server process; a
-bundle that carries code is never loaded here: its operations run in the isolated worker pool.
+bundle that carries code is never loaded here: its operations run in the isolated worker pool, as do text models'
+(LIME is slow and GIL-bound: in the workers it gets a timeout and every core).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Served:
     loaded: LoadedVersion | None = None
     pool: WorkerPool | None = None
     bundle: Callable[[], bytes] | None = None
+    spread: bool = False  # any idle worker may serve it (slow, GIL-bound operations)
 
     @property
     def isolated(self) -> bool:
@@ -72,7 +74,7 @@ class Served:
         if self.loaded is not None:
             return run(self.loaded, operation, params)
         assert self.pool is not None and self.bundle is not None
-        return self.pool.call(self.meta, self.bundle, operation, params)
+        return self.pool.call(self.meta, self.bundle, operation, params, spread=self.spread)
 
 
 class ModelServer:
@@ -102,8 +104,11 @@ class ModelServer:
             inputModality=record.inputModality,
             format=record.artifact.format,
         )
+        # LIME is slow and holds the GIL: text models are served by the workers, where explanations of one version
+        # use every core and each has a timeout.
+        text = record.inputModality == "text" and self.pool is not None
         isolated = record.artifact.isolated
-        if not isolated:
+        if not isolated and not text:
             data = self._bundle(record)
             if isolated is None:  # stored before versions recorded it
                 isolated = inspect(data).isolated
@@ -118,7 +123,7 @@ class ModelServer:
                 "isolated workers to load it",
                 field="artifact",
             )
-        return Served(record, meta, pool=self.pool, bundle=lambda: self._bundle(record))
+        return Served(record, meta, pool=self.pool, bundle=lambda: self._bundle(record), spread=text)
 
     def close(self) -> None:
         if self.pool is not None:
