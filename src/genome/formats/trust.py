@@ -15,6 +15,7 @@ bounds checks: a child must come after its parent and a split feature must exist
 from __future__ import annotations
 
 import functools
+import importlib
 import io
 import pickle
 import pickletools
@@ -138,6 +139,18 @@ def _is_trusted_name(module: str, name: str) -> bool:
     return name in names
 
 
+def _defined_there(module: str, name: str) -> bool:
+    """For a module trusted for every class it defines: whether ``name`` is defined there, not imported into it
+    (the module is one of the listed scikit-learn ones, so importing it runs nothing from the pickle)."""
+    if _SKLEARN_MODULES.get(module, ()) is not None:
+        return True
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return False
+    return getattr(found, "__module__", None) == module
+
+
 @functools.cache
 def _numpy_scalar_names() -> frozenset[str]:
     import numpy as np
@@ -175,7 +188,7 @@ class TrustedUnpickler(pickle.Unpickler):
         if not _is_trusted_name(module, name):
             raise UntrustedContent([f"{module}.{name}"])
         found = super().find_class(module, name)
-        if _SKLEARN_MODULES.get(module, ()) is None and getattr(found, "__module__", None) != module:
+        if not _defined_there(module, name):
             raise UntrustedContent([f"{module}.{name}"])  # imported into a trusted module, not defined there
         if name == "_reconstruct":
             return _checked_reconstruct(found)
@@ -246,7 +259,7 @@ def untrusted_globals(data: bytes) -> set[str]:
     found = set()
     for qualified in pickle_globals(data):
         module, _, name = qualified.rpartition(".")
-        if not module or not _is_trusted_name(module, name):
+        if not module or not _is_trusted_name(module, name) or not _defined_there(module, name):
             found.add(qualified)
     return found
 
