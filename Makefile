@@ -33,7 +33,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
-	$(BIN)/mypy src/genome/modelstore src/genome/visualize
+	$(BIN)/mypy src/genome/modelstore src/genome/visualize src/genome/serving src/genome/formats src/genome/sandbox
 
 bench: install-test
 	$(BIN)/pip install --quiet -e ".[bench]"

@@ -222,7 +222,7 @@ def pickle_globals(data: bytes) -> set[str]:
     ``InvalidInput``. (For ``STACK_GLOBAL`` the two strings pushed just before are taken, as picklers write them;
     an odd layout names ``?`` — whatever it is, ``TrustedUnpickler`` still refuses what is not listed.)"""
     names: set[str] = set()
-    memo: dict[int, Any] = {}
+    memo: dict[Any, Any] = {}
     pushed: deque[Any] = deque([None, None], maxlen=2)
     try:
         for opcode, arg, _pos in pickletools.genops(data):
@@ -244,9 +244,9 @@ def pickle_globals(data: bytes) -> set[str]:
             elif name == "MEMOIZE":
                 memo[len(memo)] = pushed[-1]
             elif name in _PUT_OPS:
-                memo[int(arg)] = pushed[-1]
+                memo[arg] = pushed[-1]
             elif name in _GET_OPS:
-                pushed.append(memo.get(int(arg)))
+                pushed.append(memo.get(arg))
             elif name not in ("FRAME", "PROTO", "STOP"):
                 pushed.append(None)
     except (ValueError, TypeError) as exc:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ log = logging.getLogger("genome.serving")
 _MAX_ANSWER_BYTES = 256 * 1024 * 1024
 _MAX_MESSAGE_CHARS = 4000
 # The errors a worker may report as themselves; anything else it says becomes an IsolatedFailure.
-_RELAYED: dict[str, type[GenomeError]] = {
+_RELAYED: Mapping[str, type[GenomeError]] = {
     cls.__name__: cls for cls in (InvalidInput, PayloadTooLarge, NotFound, NotFitted)
 } | {"UntrustedContent": InvalidInput}
 # Variables a worker's Python may need; nothing else of the server's environment reaches it.

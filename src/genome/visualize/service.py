@@ -30,9 +30,9 @@ def visualize(
     each node; for a linear model, its coefficients and the record's contributions."""
     served = models.get(principal, ref)
     answer: Any = served.call("visualize", {**options.model_dump(), "limit": max_nodes})
-    kind = answer.get("kind") if isinstance(answer, dict) else None
-    schema = LinearVisualizationRead if kind == "linear" else TreeVisualizationRead
-    return checked(schema, served, answer)
+    if isinstance(answer, dict) and answer.get("kind") == "linear":
+        return checked(LinearVisualizationRead, served, answer)
+    return checked(TreeVisualizationRead, served, answer)
 
 
 def visualization_svg(
