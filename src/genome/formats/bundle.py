@@ -289,6 +289,16 @@ def _check_members(archive: zipfile.ZipFile, limits: BundleLimits) -> None:
             )
 
 
+def _read(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes, inflated a chunk at a time: ``ZipFile.read`` inflates the whole stream in one call (up to
+    2 GiB), however small the size the zip declares for it."""
+    chunks = []
+    with archive.open(name) as member:
+        while chunk := member.read(_COPY_CHUNK):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
         info = archive.getinfo(MANIFEST)
@@ -296,7 +306,7 @@ def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
             raise PayloadTooLarge(
                 f"artifact's {MANIFEST} is {info.file_size} bytes; at most {_MAX_MANIFEST_BYTES}", field="artifact"
             )
-        manifest = json.loads(archive.read(MANIFEST))
+        manifest = json.loads(_read(archive, MANIFEST))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInput(
             f"artifact is not a Genome model bundle (a zip with {MANIFEST}): {exc}", field="artifact"
@@ -344,7 +354,7 @@ def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> Bundl
 
         def read(name: str) -> bytes:
             try:
-                return archive.read(_check_member_name(name))
+                return _read(archive, _check_member_name(name))
             except KeyError as exc:
                 raise InvalidInput(f"artifact lacks {name!r}", field="artifact") from exc
 
