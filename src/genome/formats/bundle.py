@@ -338,7 +338,9 @@ def _open(data: bytes | BinaryIO, limits: BundleLimits) -> Iterator[zipfile.ZipF
             _check_members(archive, limits)
             yield archive
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise InvalidInput(f"artifact is not a readable zip: {exc}", field="artifact") from exc
+        raise InvalidInput(
+            f"artifact is not a Genome model bundle (a zip with {MANIFEST}): {exc}", field="artifact"
+        ) from exc
 
 
 def read_manifest(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> dict[str, Any]:
