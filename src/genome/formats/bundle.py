@@ -27,6 +27,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ __all__ = [
     "inspect",
     "pack",
     "read_manifest",
+    "remove_stale_extractions",
     "unpack",
     "unpack_fields",
 ]
@@ -366,12 +368,28 @@ def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> Bundl
     return BundleInfo(manifest, frozenset(untrusted))
 
 
+_UNPACK_PREFIX = "genome-unpack-"
+
+
+def remove_stale_extractions(older_than: float = 600.0) -> int:
+    """Remove bundle extractions a killed process left in the temporary folder (untouched for ``older_than``
+    seconds, so another process's extraction in progress stays); returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for folder in Path(tempfile.gettempdir()).glob(f"{_UNPACK_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+                removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def extracted(data: bytes) -> Iterator[tuple[Path, dict[str, Any]]]:
     """The bundle's files in a temporary folder, with its manifest, for as long as the ``with`` block lasts; for
     readers that take a model's own files without loading it (a Spark model's tree data, say)."""
     manifest = read_manifest(data)
-    with tempfile.TemporaryDirectory(prefix="genome-unpack-") as tmp, zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with tempfile.TemporaryDirectory(prefix=_UNPACK_PREFIX) as tmp, zipfile.ZipFile(io.BytesIO(data)) as archive:
         folder = Path(tmp)
         archive.extractall(folder)
         yield folder, manifest

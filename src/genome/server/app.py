@@ -17,6 +17,7 @@ import genome
 from genome.auth import service as auth_service
 from genome.config import Settings
 from genome.explain.service import ExplanationCache
+from genome.formats.bundle import remove_stale_extractions
 from genome.sandbox import Confinement, ensure_user
 from genome.sequencer.engine import EngineSettings, Sequencer
 from genome.sequencer.executors.base import Executor
@@ -89,6 +90,7 @@ def create_runtime(settings: Settings) -> Runtime:
     db.migrate()
     artifacts = ArtifactStore(settings.resolved_artifact_root, settings.artifact_options)
     artifacts.remove_stale_temporaries()  # left by a server that died while writing
+    remove_stale_extractions()  # left by a server that died while loading a bundle
     given = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = auth_service.ensure_admin(db, given)
     if generated:
