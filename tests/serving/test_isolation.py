@@ -1,0 +1,374 @@
+"""Bundles that carry code, through a real server: an editor's pickle payload runs only in a confined isolated
+worker (another user, no network, the server's files hidden), a viewer who triggers it gets a clean error, a worker
+that hangs, dies, runs out of memory or writes garbage is replaced, and every modality is still served right."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import pwd
+import shutil
+import signal
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sqlalchemy.engine import make_url
+
+from genome.errors import InvalidInput
+from genome.explain.tabular import TabularExplainer
+from genome.formats.bundle import MANIFEST, pack
+from genome.formats.trust import UntrustedContent
+from genome.modelstore.estimator import GenomeEstimator
+from genome.server.app import API_PREFIX
+
+MODELS = f"{API_PREFIX}/modelstore/models"
+EXPLAIN = f"{API_PREFIX}/routing/explain"
+DIABETES = load_diabetes()
+ROWS = DIABETES.data[:3].tolist()
+TRIGGER = 999.0  # a first feature of this value makes the misbehaving models below misbehave
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="isolated workers switch users only under root (CI)")
+
+
+class Payload:
+    """Unpickling this runs ``code``: what an attacker puts in a bundle."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (exec, (self.code,))
+
+
+# Run by the payload: who it runs as, what of the server's it can read or write, whether it reaches the server.
+PROBE = """
+import json, os, socket
+out = {{"uid": os.getuid(), "pid": os.getpid(), "read": {{}}}}
+for name, path in {targets!r}.items():
+    try:
+        with open(path, "rb") as handle:
+            handle.read()
+        out["read"][name] = True
+    except OSError:
+        out["read"][name] = False
+try:
+    with open({plant!r}, "w") as handle:
+        handle.write("planted by a model")
+    out["planted"] = True
+except OSError:
+    out["planted"] = False
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    out["connected"] = True
+except OSError:
+    out["connected"] = False
+with open({marker!r}, "a") as handle:
+    handle.write(json.dumps(out) + "\\n")
+"""
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder the payload can leave its report in, whichever user it runs as (``tmp_path`` is root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="genome-isolation-"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def replaced(bundle: bytes, members: dict[str, bytes], manifest: dict[str, Any] | None = None) -> bytes:
+    """``bundle`` with these members (and its manifest) replaced or added, the rest kept byte for byte."""
+    members = dict(members)
+    if manifest is not None:
+        members[MANIFEST] = json.dumps(manifest).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, members.pop(info.filename, None) or source.read(info))
+        for name, data in members.items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
+def upload(http: httpx.Client, bundle: bytes, name: str) -> httpx.Response:
+    meta = {"application": "search", "canonicalName": name, "framework": "sklearn", "inputModality": "tabular"}
+    return http.post(MODELS, data={"meta": json.dumps(meta)}, files={"artifact": ("m.zip", bundle, "application/zip")})
+
+
+def clean_error(response: httpx.Response) -> dict[str, Any]:
+    """A JSON error envelope with a 4xx or 5xx status."""
+    assert 400 <= response.status_code < 600, response.text
+    error = response.json()["error"]
+    assert error["status"] == response.status_code and error["message"]
+    return error
+
+
+def reports(marker: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in marker.read_text().splitlines()] if marker.exists() else []
+
+
+@pytest.fixture(scope="module")
+def forest() -> RandomForestRegressor:
+    return RandomForestRegressor(n_estimators=20, max_depth=4, random_state=0).fit(DIABETES.data, DIABETES.target)
+
+
+def forest_bundle(forest: RandomForestRegressor) -> tuple[bytes, dict[str, Any]]:
+    estimator = GenomeEstimator(forest, feature_names=DIABETES.feature_names, modality="tabular")
+    return pack(forest, estimator.bundle_fields())
+
+
+@pytest.fixture
+def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
+    """A server, an editor and a viewer of "search", and a payload that probes what it can reach from there."""
+    server = make_server("sqlite")
+    editor = server.client(server.token_for("eddie", {"search": "editor"}))
+    viewer = server.client(server.token_for("vera", {"search": "viewer"}))
+    secret = server.settings.home / "secret.txt"
+    secret.write_text("GENOME_HOME secret")
+    bundle, manifest = forest_bundle(forest)
+    assert upload(editor, bundle, "/honest").status_code == 201
+    stored = server.app.state.runtime.artifacts
+    honest_blob = next(path for path in Path(stored.root).rglob("*") if path.is_file())
+    targets = {
+        "environ": f"/proc/{os.getpid()}/environ",  # the server runs in this process
+        "database": str(make_url(server.settings.database_url).database),
+        "genome_home": str(secret),
+        "artifact": str(honest_blob),
+    }
+    for path in targets.values():
+        assert Path(path).read_bytes()  # each is there, holding something worth stealing
+    marker = open_dir / "report.jsonl"
+    plant = server.settings.home / "planted.txt"
+    code = PROBE.format(targets=targets, plant=str(plant), port=server.port, marker=str(marker))
+    return server, editor, viewer, bundle, manifest, code, marker, plant
+
+
+def assert_confined(server, marker: Path, plant: Path) -> None:
+    found = reports(marker)
+    assert found, "the payload never ran in a worker"
+    sandbox = pwd.getpwnam(server.settings.isolation_user).pw_uid if os.geteuid() == 0 else os.geteuid()
+    for report in found:
+        assert report["pid"] != os.getpid()  # never in the server's process
+        assert report["uid"] == sandbox and (report["uid"] != 0 or os.geteuid() != 0)
+        assert report["read"] == dict.fromkeys(report["read"], False), report
+        assert report["connected"] is False, report
+    assert not plant.exists()  # whatever it wrote went to the empty tmpfs over the server's home
+
+
+def _explain_and_visualize(server, viewer: httpx.Client, version: str) -> None:
+    started = time.monotonic()
+    clean_error(viewer.post(EXPLAIN, json={"id": version, "entries": ROWS}))
+    clean_error(viewer.get(f"{MODELS}/{version}/visualization"))
+    assert time.monotonic() - started < server.settings.isolation_timeout_seconds
+
+
+@needs_root
+def test_a_payload_in_model_pkl_runs_only_confined_in_a_worker(attack) -> None:
+    server, editor, viewer, bundle, manifest, code, marker, plant = attack
+    evil = replaced(bundle, {manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
+    created = upload(editor, evil, "/evil")
+    assert created.status_code == 201, created.text
+    assert created.json()["artifact"]["isolated"] is True
+    assert not reports(marker)  # storing it ran nothing
+
+    _explain_and_visualize(server, viewer, created.json()["id"])
+    assert_confined(server, marker, plant)
+    assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
+
+
+@needs_root
+def test_a_payload_in_fields_pkl_runs_only_confined_in_a_worker(attack) -> None:
+    server, editor, viewer, bundle, manifest, code, marker, plant = attack
+    fields = {"evil": Payload(code), "notes": (1, 2)}
+    evil = replaced(bundle, {"fields.pkl": pickle.dumps(fields, protocol=5)}, {**manifest, "pickledFields": ["evil"]})
+    created = upload(editor, evil, "/evil-fields")
+    assert created.status_code == 201, created.text
+    assert created.json()["artifact"]["isolated"] is True
+
+    # The forest itself is sound: the worker may well explain it once the payload has run; either way the
+    # answer is a clean one.
+    for response in (
+        viewer.post(EXPLAIN, json={"id": created.json()["id"], "entries": ROWS}),
+        viewer.get(f"{MODELS}/{created.json()['id']}/visualization"),
+    ):
+        assert response.status_code == 200 or clean_error(response)
+    assert_confined(server, marker, plant)
+
+
+@needs_root
+def test_the_sdk_refuses_the_payload_without_trust_and_runs_nothing(attack) -> None:
+    server, editor, _viewer, bundle, manifest, code, marker, _plant = attack
+    evil = replaced(bundle, {manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
+    created = upload(editor, evil, "/evil")
+    assert created.status_code == 201, created.text
+    with pytest.raises(UntrustedContent, match=r"trust=True") as caught:
+        server.store().load_model(created.json()["id"])
+    assert isinstance(caught.value, InvalidInput) and "builtins.exec" in caught.value.names
+    assert not reports(marker)  # nothing ran, in this process or elsewhere
+
+
+# -- workers that misbehave ----------------------------------------------------------------------------------------
+
+
+class Misbehaving(Ridge):
+    """A ridge regression that misbehaves in ``predict`` when the first feature is TRIGGER."""
+
+    how = "sleep"
+
+    def predict(self, X: Any) -> Any:
+        if np.asarray(X)[0, 0] == TRIGGER:
+            self.misbehave()
+        return super().predict(X)
+
+    def misbehave(self) -> None:
+        if self.how == "sleep":
+            time.sleep(120)
+        elif self.how == "exit":
+            os._exit(1)
+        elif self.how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif self.how == "memory":
+            np.ones(4 * 1024**3, dtype=np.uint8)
+        elif self.how == "garbage":
+            for fd in range(3, 256):
+                try:
+                    os.write(fd, b"\xff" * 64 + b'{"ok": {"shapley": [[1e308]]}}')
+                except OSError:
+                    continue
+
+
+def misbehaving(how: str) -> Misbehaving:
+    model = Misbehaving().fit(DIABETES.data, DIABETES.target)
+    model.how = how
+    return model
+
+
+@pytest.mark.parametrize(
+    ("how", "settings"),
+    [
+        ("sleep", {"isolation_timeout_seconds": 3}),
+        ("exit", {}),
+        ("kill", {}),
+        ("memory", {"isolation_memory_bytes": 1536 * 1024 * 1024}),
+        ("garbage", {}),
+    ],
+)
+def test_a_worker_that_misbehaves_is_a_clean_error_and_is_replaced(make_server, how: str, settings: dict) -> None:
+    server = make_server("sqlite", **settings)
+    model = misbehaving(how)
+    store = server.store()
+    linear = TabularExplainer(algorithm="linear")  # its SHAP values come from the coefficients, not predict
+    saved = store.save_model(
+        GenomeEstimator(model, explainer=linear, feature_names=DIABETES.feature_names, modality="tabular"),
+        {"application": "search", "canonicalName": f"/{how}", "inputModality": "tabular"},
+    )
+    assert saved["artifact"]["isolated"] is True
+    good = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS})
+    assert good.status_code == 200, good.text  # the worker starts and serves it
+    first = good.json()
+    pids = server.app.state.runtime.models.pool.pids()
+
+    started = time.monotonic()
+    bad = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": [[TRIGGER, *ROWS[0][1:]]]})
+    error = clean_error(bad)
+    assert bad.status_code == 500 and "isolated worker" in error["message"], error
+    assert time.monotonic() - started < 30
+    if how != "memory":  # an allocation past the limit is a MemoryError the model may survive
+        assert server.app.state.runtime.models.pool.pids() != pids or "restarted" in error["message"]
+
+    again = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS})
+    assert again.status_code == 200, again.text
+    np.testing.assert_allclose(again.json()["shapley"], first["shapley"])
+    np.testing.assert_allclose(again.json()["prediction"], model.predict(np.asarray(ROWS)))
+
+
+# -- servers that accept no code -----------------------------------------------------------------------------------
+
+
+def test_a_server_accepting_no_code_refuses_a_lambda_and_still_serves_a_forest(make_server, forest) -> None:
+    server = make_server("sqlite", accept_untrusted_bundles=False)
+    store = server.store()
+    scaled = make_pipeline(FunctionTransformer(lambda x: x * 2.0), Ridge()).fit(DIABETES.data, DIABETES.target)
+    meta = {"application": "search", "canonicalName": "/lambda", "inputModality": "tabular"}
+    with pytest.raises(InvalidInput, match="accepts no code") as caught:
+        store.save_model(GenomeEstimator(scaled, modality="tabular"), meta)
+    assert caught.value.field == "artifact" and "cloudpickle" in caught.value.message
+    assert store.search_models()["items"] == []
+
+    saved = store.save_model(
+        GenomeEstimator(forest, feature_names=DIABETES.feature_names, modality="tabular"),
+        {**meta, "canonicalName": "/forest"},
+    )
+    assert saved["artifact"]["isolated"] is False
+    body = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS}).json()
+    np.testing.assert_allclose(body["prediction"], forest.predict(np.asarray(ROWS)), atol=1e-9)
+    assert server.app.state.runtime.models.pool.pids() == [None] * server.settings.isolation_workers
+
+
+# -- every modality still served right through the workers ---------------------------------------------------------
+
+
+def test_an_untrusted_gradient_boosting_model_is_explained_in_a_worker_with_local_accuracy(make_server) -> None:
+    server = make_server("sqlite")
+    model = GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)
+    model.fit(DIABETES.data, DIABETES.target)
+    saved = server.store().save_model(
+        GenomeEstimator(model, feature_names=DIABETES.feature_names, modality="tabular"),
+        {"application": "search", "canonicalName": "/gbr", "inputModality": "tabular"},
+    )
+    assert saved["artifact"]["isolated"] is True
+    response = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    prediction = model.predict(np.asarray(ROWS))
+    np.testing.assert_allclose(body["expected"][0] + np.asarray(body["shapley"]).sum(axis=1), prediction, atol=1e-6)
+    np.testing.assert_allclose(body["prediction"], prediction, atol=1e-6)
+    assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
+    visual = server.http.get(f"{MODELS}/{saved['id']}/visualization")
+    assert visual.status_code == 200, visual.text
+
+
+def test_a_text_pipeline_with_a_lambda_is_explained_in_a_worker(make_server) -> None:
+    server = make_server("sqlite")
+    texts = ["great product, works well", "terrible, broke at once", "works great", "awful and broken"] * 10
+    labels = [1, 0, 1, 0] * 10
+    model = make_pipeline(TfidfVectorizer(preprocessor=lambda s: s.lower()), LogisticRegression()).fit(texts, labels)
+    saved = server.store().save_model(
+        GenomeEstimator(model, target_classes=["bad", "good"], modality="text"),
+        {"application": "search", "canonicalName": "/reviews", "inputModality": "text"},
+    )
+    assert saved["artifact"]["isolated"] is True
+    response = server.http.post(EXPLAIN, json={"id": saved["id"], "text": "GREAT, it works", "num_samples": 100})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"]["id"] == saved["id"]
+    assert "great" in json.dumps(body).lower()
+    assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
+
+
+def test_a_trusted_forest_is_served_in_the_server_process(make_server, forest) -> None:
+    server = make_server("sqlite")
+    saved = server.store().save_model(
+        GenomeEstimator(forest, feature_names=DIABETES.feature_names, modality="tabular"),
+        {"application": "search", "canonicalName": "/forest", "inputModality": "tabular"},
+    )
+    assert saved["artifact"]["isolated"] is False
+    body = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS}).json()
+    shap_sum = body["expected"][0] + np.asarray(body["shapley"]).sum(axis=1)
+    np.testing.assert_allclose(shap_sum, forest.predict(np.asarray(ROWS)), atol=1e-6)
+    assert server.http.get(f"{MODELS}/{saved['id']}/visualization").status_code == 200
+    assert server.app.state.runtime.models.pool.pids() == [None] * server.settings.isolation_workers
