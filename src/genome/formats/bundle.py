@@ -155,7 +155,17 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+def _check_npz(data: bytes) -> None:
+    """An npz is a zip of its own, read by NumPy: its members get the bundle's checks of names and sizes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_members(archive, BundleLimits())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise InvalidInput(f"the bundle's {_SAMPLES} is not readable: {exc}", field="artifact") from exc
+
+
 def _load_npz(data: bytes) -> dict[str, np.ndarray]:
+    _check_npz(data)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as loaded:
             return {name: loaded[name] for name in loaded.files}
@@ -365,6 +375,8 @@ def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> Bundl
         untrusted = format_named(manifest["format"]).untrusted(manifest, read)
         if manifest.get("pickledFields"):
             untrusted |= untrusted_globals(read(_FIELDS))
+        if _SAMPLES in archive.namelist():
+            _check_npz(read(_SAMPLES))
     return BundleInfo(manifest, frozenset(untrusted))
 
 
