@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     )
     isolation_user: str = Field(
         default="genome-sandbox",
-        description="OS user the isolated workers run as when the server runs as root (created when missing).",
+        description="Isolated workers run as the OS users <this>-0, <this>-1, ... when the server runs as root "
+        "(created when missing), so that no two workers share a user.",
     )
     isolation_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Longest one request to an isolated worker may take (loading included)."

@@ -160,10 +160,12 @@ def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
 def assert_confined(server, marker: Path, plant: Path) -> None:
     found = reports(marker)
     assert found, "the payload never ran in a worker"
-    sandbox = pwd.getpwnam(server.settings.isolation_user).pw_uid if os.geteuid() == 0 else os.geteuid()
+    settings = server.settings
+    users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
+    sandboxes = {pwd.getpwnam(user).pw_uid for user in users} if os.geteuid() == 0 else {os.geteuid()}
     for report in found:
         assert report["pid"] != os.getpid()  # never in the server's process
-        assert report["uid"] == sandbox and (report["uid"] != 0 or os.geteuid() != 0)
+        assert report["uid"] in sandboxes and (report["uid"] != 0 or os.geteuid() != 0)
         assert report["read"] == dict.fromkeys(report["read"], False), report
         assert report["connected"] is False, report
     assert not plant.exists()  # whatever it wrote went to the empty tmpfs over the server's home

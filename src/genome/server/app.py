@@ -63,24 +63,34 @@ def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
-    """The workers that load bundles carrying code: as their own user when this server is root, without network,
-    the server's files hidden, limited in memory, CPU time, file size and processes."""
-    user = ensure_user(settings.isolation_user).pw_name if os.geteuid() == 0 else None
-    confinement = Confinement(
-        user=user,
-        hide=hidden,
-        network=False,
-        memory_bytes=settings.isolation_memory_bytes,
-        cpu_seconds=24 * 3600,
-        file_bytes=64 * 1024 * 1024,
-        processes=512,
-        workdir=Path(tempfile.gettempdir()) / f"genome-isolated-{os.getpid()}",
-    )
+    """The workers that load bundles carrying code: each as its own user when this server is root, without
+    network, the server's files hidden, limited in memory, CPU time, file size and processes."""
+    users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
+    if os.geteuid() == 0:
+        for user in users:
+            ensure_user(user)
+    # Each worker's home inside a folder of the server's that others may pass through but not list.
+    homes = Path(tempfile.mkdtemp(prefix="genome-isolated-"))
+    homes.chmod(0o711)
+
+    def confine(index: int) -> Confinement:
+        return Confinement(
+            user=users[index] if os.geteuid() == 0 else None,
+            hide=hidden,
+            network=False,
+            memory_bytes=settings.isolation_memory_bytes,
+            cpu_seconds=24 * 3600,
+            file_bytes=settings.bundle_max_bytes,
+            processes=512,
+            workdir=homes / f"worker-{index}",
+        )
+
     return WorkerPool(
         settings.isolation_workers,
-        confinement,
+        confine,
         timeout=settings.isolation_timeout_seconds,
         cache_size=settings.isolation_cache_size,
+        homes=homes,
     )
 
 

@@ -27,6 +27,7 @@ class VersionMeta:
     """What operations need to know of a version's record (the worker never sees the database)."""
 
     id: str
+    application: str
     canonicalName: str
     versionNumber: int
     inputModality: str

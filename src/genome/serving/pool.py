@@ -1,9 +1,12 @@
 """The server's side of the isolated workers: a small pool of confined processes, each serving the versions routed
 to it, restarted after a crash, a timeout or a number of requests.
 
-A version always goes to the same worker (by its id), so its model stays loaded there and warm requests cost one
-round trip over a pipe. Each worker answers one request at a time; requests for versions on other workers run in
-parallel, which also lets GIL-bound explanations use every core.
+A worker process holds the models of one application at a time: an application's versions go to the same worker
+(by the application's name), so their models stay loaded there and warm requests cost one round trip over a pipe,
+and a worker asked for another application's version is replaced first, so that a bundle of one application can
+never read or tamper with another's in the same process. Each worker runs as its own OS user (so workers cannot
+reach each other's files or processes) and answers one request at a time; workers run in parallel, which also lets
+GIL-bound explanations use every core.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -53,6 +58,7 @@ def worker_environment(home: Path) -> dict[str, str]:
     return environment | {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.defpath]),
         "HOME": str(home),
+        "TMPDIR": str(home),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "MPLCONFIGDIR": str(home),
@@ -72,16 +78,13 @@ class _Worker:
         self.index = index
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
+        self.application: str | None = None  # whose models the running process holds
         self.requests = 0
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        pool = self.pool
-        argv = [sys.executable, "-I", "-m", "genome.serving.worker", str(pool.cache_size)]
-        workdir = pool.confinement.workdir if pool.confinement else None
-        home = Path(f"{workdir}-{self.index}") if workdir else Path("/tmp")
-        confinement = pool.confinement
-        if confinement is not None and workdir is not None:
-            confinement = Confinement(**{**asdict(confinement), "workdir": home})
+    def _start(self, application: str) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-I", "-m", "genome.serving.worker", str(self.pool.cache_size)]
+        confinement = self.pool.confine(self.index) if self.pool.confine else None
+        home = confinement.workdir if confinement and confinement.workdir else Path(tempfile.gettempdir())
         process = subprocess.Popen(
             confined_argv(confinement, argv) if confinement is not None else argv,
             stdin=subprocess.PIPE,
@@ -91,7 +94,8 @@ class _Worker:
             close_fds=True,
         )
         self.requests = 0
-        log.info("isolated worker %d started (pid %d)", self.index, process.pid)
+        self.application = application
+        log.info("isolated worker %d started for application %r (pid %d)", self.index, application, process.pid)
         return process
 
     def stop(self) -> None:
@@ -113,12 +117,17 @@ class _Worker:
         data = read_frame(self.process.stdout.fileno(), max_bytes=_MAX_ANSWER_BYTES, deadline=deadline)
         return decode(data)
 
-    def call(self, header: dict[str, Any], bundle: Callable[[], bytes], what: str) -> dict[str, Any]:
+    def call(self, application: str, header: dict[str, Any], bundle: Callable[[], bytes], what: str) -> dict[str, Any]:
         """One request, with this worker's lock held by the caller."""
         deadline = time.monotonic() + self.pool.timeout
-        if self.process is None or self.process.poll() is not None or self.requests >= self.pool.max_requests:
+        if (
+            self.process is None
+            or self.process.poll() is not None
+            or self.application != application
+            or self.requests >= self.pool.max_requests
+        ):
             self.stop()
-            self.process = self._start()
+            self.process = self._start(application)
         self.requests += 1
         try:
             answer = self._exchange(header, None, deadline)
@@ -144,41 +153,44 @@ class _Worker:
 class WorkerPool:
     """Confined worker processes that load bundles carrying code; ``call`` runs one operation on one version.
 
-    Workers start when first needed. ``confinement`` is applied to each (None: plain subprocesses, for tests of
-    the protocol only); its ``workdir`` gets the worker's number appended.
+    Workers start when first needed. ``confine(i)`` gives worker i's confinement (None: plain subprocesses, for
+    tests of the protocol only); its ``workdir`` is the worker's home.
     """
 
     def __init__(
         self,
         size: int,
-        confinement: Confinement | None,
+        confine: Callable[[int], Confinement] | None,
         *,
         timeout: float,
         cache_size: int,
         max_requests: int = 10_000,
+        homes: Path | None = None,
     ) -> None:
-        self.confinement = confinement
+        self.confine = confine
+        self.homes = homes  # the folder of the workers' homes, removed with the pool
         self.timeout = timeout
         self.cache_size = cache_size
         self.max_requests = max_requests
         self._workers = [_Worker(self, index) for index in range(size)]
 
-    def _home(self, version_id: str) -> int:
-        digest = hashlib.sha256(version_id.encode()).digest()
+    def _home(self, application: str) -> int:
+        digest = hashlib.sha256(application.encode()).digest()
         return int.from_bytes(digest[:4], "big") % len(self._workers)
 
-    def _exchange(self, version_id: str, spread: bool, send: Callable[[_Worker], dict[str, Any]]) -> dict[str, Any]:
-        """``send`` through the version's own worker; with ``spread``, through the first idle one of the others
-        when it is busy (each loads the version once), so one version's slow requests use every core."""
-        home = self._home(version_id)
+    def _exchange(self, application: str, spread: bool, send: Callable[[_Worker], dict[str, Any]]) -> dict[str, Any]:
+        """``send`` through the application's own worker; with ``spread``, through the first idle worker that is
+        free or already serves the application when that one is busy, so slow requests use every core."""
+        home = self._home(application)
         if spread:
             for offset in range(len(self._workers)):
                 worker = self._workers[(home + offset) % len(self._workers)]
-                if worker.lock.acquire(blocking=False):
-                    try:
-                        return send(worker)
-                    finally:
-                        worker.lock.release()
+                if worker.application not in (None, application) or not worker.lock.acquire(blocking=False):
+                    continue
+                try:
+                    return send(worker)
+                finally:
+                    worker.lock.release()
         worker = self._workers[home]
         with worker.lock:
             return send(worker)
@@ -199,7 +211,9 @@ class WorkerPool:
         verified bundle bytes when the worker has not loaded it. Returns the operation's JSON answer, which the
         caller must validate."""
         header = {"op": operation, "version": asdict(meta), "params": params}
-        answer = self._exchange(meta.id, spread, lambda worker: worker.call(header, bundle, meta.describe()))
+        answer = self._exchange(
+            meta.application, spread, lambda worker: worker.call(meta.application, header, bundle, meta.describe())
+        )
         if "ok" in answer:
             return answer["ok"]
         error = answer.get("error")
@@ -216,3 +230,5 @@ class WorkerPool:
         for worker in self._workers:
             with worker.lock:
                 worker.stop()
+        if self.homes is not None:
+            shutil.rmtree(self.homes, ignore_errors=True)

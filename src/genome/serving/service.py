@@ -99,6 +99,7 @@ class ModelServer:
     def _load(self, record: ModelVersionRead) -> Served:
         meta = VersionMeta(
             id=record.id,
+            application=record.application,
             canonicalName=record.canonicalName,
             versionNumber=record.versionNumber,
             inputModality=record.inputModality,

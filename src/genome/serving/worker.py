@@ -72,7 +72,17 @@ def serve(requests: int, answers: int, cache_size: int) -> None:
         write_frame(answers, encode(answer))
 
 
+def _undumpable() -> None:
+    """No other process of this user may trace this one or read its memory (PR_SET_DUMPABLE 0): set before any
+    bundle is read, so a model loaded elsewhere cannot reach into this worker."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def main() -> int:
+    _undumpable()
     requests, answers = _private_pipes()
     cache_size = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     serve(requests, answers, cache_size)
