@@ -166,11 +166,6 @@ def test_numpy_reconstruct_with_a_huge_shape_is_refused_before_allocating() -> N
     assert not isinstance(caught.value, UntrustedContent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="numpy.ndarray is trusted as _reconstruct's class argument, so a pickle may also call it with a shape: "
-    "an uninitialized array of the loading process's memory (genome/formats/trust.py, _EXACT)",
-)
 def test_calling_ndarray_with_a_shape_is_refused() -> None:
     with pytest.raises(InvalidInput):
         trusted_loads(b"\x80\x02" + _global("numpy", "ndarray") + b"(K\x10\x85tR.")

@@ -160,13 +160,28 @@ def _numpy_scalar_names() -> frozenset[str]:
     )
 
 
+class _NdarrayClass:
+    """What a pickle gets for ``numpy.ndarray``: only ``_reconstruct``'s class argument. Called with a shape,
+    ndarray would hand out an uninitialized block of the loading process's memory."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("numpy.ndarray is only rebuilt through numpy's _reconstruct")
+
+
+_NDARRAY = _NdarrayClass()
+
+
 def _checked_reconstruct(target: Any) -> Any:
-    # NumPy pickles every array as _reconstruct(cls, (0,), b'b') followed by its state; a bigger shape only
+    # NumPy pickles every array as _reconstruct(ndarray, (0,), b'b') followed by its state; a bigger shape only
     # allocates memory before the state replaces it.
     def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+        if subtype is not _NDARRAY:
+            raise pickle.UnpicklingError(f"numpy _reconstruct of {subtype!r}: only plain arrays are rebuilt")
         if tuple(shape) != (0,):
             raise pickle.UnpicklingError(f"numpy _reconstruct with shape {shape!r}: arrays are rebuilt empty")
-        return target(subtype, shape, dtype)
+        import numpy as np
+
+        return target(np.ndarray, shape, dtype)
 
     return reconstruct
 
@@ -190,6 +205,8 @@ class TrustedUnpickler(pickle.Unpickler):
         found = super().find_class(module, name)
         if not _defined_there(module, name):
             raise UntrustedContent([f"{module}.{name}"])  # imported into a trusted module, not defined there
+        if (module, name) == ("numpy", "ndarray"):
+            return _NDARRAY
         if name == "_reconstruct":
             return _checked_reconstruct(found)
         if (module, name) == ("sklearn.tree._tree", "Tree"):
@@ -206,7 +223,17 @@ def trusted_loads(data: bytes) -> Any:
         value = TrustedUnpickler(io.BytesIO(data)).load()
     except UntrustedContent:
         raise
-    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, IndexError, KeyError) as exc:
+    except (
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        EOFError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        RecursionError,
+    ) as exc:
         raise InvalidInput(f"the bundle's pickled content is not readable: {exc}", field="artifact") from exc
     _check_trees(value)
     return value
