@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import struct
 import zipfile
@@ -246,4 +247,51 @@ def test_a_bomb_inside_the_samples_npz_is_413_without_memory_jumping(server) -> 
     assert len(bomb) < 2 * 1024 * 1024
     before = _max_rss_mb()
     refused(server, bomb, 413, "values.npy")
+    assert _max_rss_mb() - before < 200
+
+
+@pytest.fixture(scope="module")
+def keras_bundle() -> tuple[bytes, dict[str, Any]]:
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras reads it once, at its first import
+    import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    return pack(model, GenomeEstimator(model, modality="tabular").bundle_fields())
+
+
+def _keras_archive(bundle: bytes, manifest: dict[str, Any]) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        return archive.read(manifest["modelFile"])
+
+
+def test_a_bomb_inside_the_keras_archive_is_413_without_memory_jumping(server, keras_bundle) -> None:
+    # model.keras is a zip of its own, which Keras inflates whole: the bundle's ratio check alone misses it.
+    bundle, manifest = keras_bundle
+    inner = _bomb(_keras_archive(bundle, manifest), "padding.bin", b"", b"\0", 1024)
+    bomb = rebuild(bundle, replace={manifest["modelFile"]: inner})
+    assert len(bomb) < 2 * 1024 * 1024
+    before = _max_rss_mb()
+    refused(server, bomb, 413, "Keras archive")
+    assert _max_rss_mb() - before < 200
+
+
+def test_a_keras_archive_whose_header_understates_a_size_is_refused(server, keras_bundle) -> None:
+    bundle, manifest = keras_bundle
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(_keras_archive(bundle, manifest))) as source,
+        zipfile.ZipFile(out, "w", compresslevel=9) as target,
+    ):
+        for info in source.infolist():
+            if info.filename != "config.json":
+                target.writestr(info, source.read(info))
+        info = zipfile.ZipInfo("config.json")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with target.open(info, "w") as member:
+            for _ in range(300):
+                member.write(b" " * (1 << 20))
+    inner = _lying(out.getvalue(), "config.json", 4096)
+    before = _max_rss_mb()
+    refused(server, rebuild(bundle, replace={manifest["modelFile"]: inner}), 400, "Keras archive")
     assert _max_rss_mb() - before < 200

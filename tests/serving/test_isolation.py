@@ -262,7 +262,7 @@ def misbehaving(how: str) -> Misbehaving:
 @pytest.mark.parametrize(
     ("how", "settings"),
     [
-        ("sleep", {"isolation_timeout_seconds": 3}),
+        ("sleep", {"isolation_timeout_seconds": 8}),  # loading the bundle counts: room for a busy machine
         ("exit", {}),
         ("kill", {}),
         ("memory", {"isolation_memory_bytes": 1536 * 1024 * 1024}),

@@ -24,7 +24,6 @@ import json
 import pickle
 import platform
 import shutil
-import stat
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ import cloudpickle
 import numpy as np
 
 from genome.errors import InvalidInput, PayloadTooLarge
+from genome.formats.archive import ZipLimits, check_member_name, open_checked, read_member, verify_members
 from genome.formats.describe import describe
 from genome.formats.registry import ModelFormat, class_path, format_for, format_named
 from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
@@ -65,10 +65,6 @@ _SAMPLES = "samples.npz"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _COPY_CHUNK = 1024 * 1024
 _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-# A member this many times larger than its compressed bytes is a decompression bomb, not a model (model files
-# compress a few times at most; they are stored uncompressed).
-_MAX_RATIO = 100
-_RATIO_FROM_BYTES = 1024 * 1024
 # What pickling (cloudpickle, torch.save) raises for an object it cannot carry, such as a lock or an open file.
 _PICKLE_ERRORS = (pickle.PicklingError, TypeError, AttributeError)
 
@@ -156,12 +152,9 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def _check_npz(data: bytes) -> None:
-    """An npz is a zip of its own, read by NumPy: its members get the bundle's checks of names and sizes."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            _check_members(archive, BundleLimits())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise InvalidInput(f"the bundle's {_SAMPLES} is not readable: {exc}", field="artifact") from exc
+    """An npz is a zip of its own, which NumPy inflates whole: checked like the bundle, its streams verified."""
+    with open_checked(data, ZipLimits(), where=f"the bundle's {_SAMPLES}") as archive:
+        verify_members(archive, f"the bundle's {_SAMPLES}")
 
 
 def _load_npz(data: bytes) -> dict[str, np.ndarray]:
@@ -240,12 +233,7 @@ def pack(
     return buffer.getvalue(), manifest
 
 
-@dataclass(frozen=True)
-class BundleLimits:
-    """How large a bundle may be once decompressed, and how many members it may hold."""
-
-    max_bytes: int = 8 * 1024 * 1024 * 1024
-    max_members: int = 10_000
+BundleLimits = ZipLimits
 
 
 @dataclass(frozen=True)
@@ -261,56 +249,6 @@ class BundleInfo:
         return bool(self.untrusted)
 
 
-def _check_member_name(name: str, what: str = "a member") -> str:
-    parts = name.split("/")
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or "\x00" in name
-        or ":" in parts[0]
-        or any(part in ("", "..", ".") for part in parts)
-    ):
-        raise InvalidInput(f"artifact has {what} named {name!r}: names must be plain relative paths", field="artifact")
-    return name
-
-
-def _check_members(archive: zipfile.ZipFile, limits: BundleLimits) -> None:
-    """Refuse odd names, links, too many members, and sizes or ratios of a decompression bomb, from the zip's
-    directory alone (zipfile then reads no member past its declared size)."""
-    members = archive.infolist()
-    if len(members) > limits.max_members:
-        raise PayloadTooLarge(f"artifact has {len(members)} members; at most {limits.max_members}", field="artifact")
-    total = 0
-    for info in members:
-        _check_member_name(info.filename.rstrip("/") if info.is_dir() else info.filename)
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise InvalidInput(
-                f"artifact member {info.filename!r} is a link; bundles hold plain files", field="artifact"
-            )
-        total += info.file_size
-        if total > limits.max_bytes:
-            raise PayloadTooLarge(
-                f"artifact expands to more than {limits.max_bytes} bytes (GENOME_BUNDLE_MAX_BYTES)", field="artifact"
-            )
-        if info.file_size > _RATIO_FROM_BYTES and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
-            raise PayloadTooLarge(
-                f"artifact member {info.filename!r} expands {info.file_size // max(info.compress_size, 1)}-fold: "
-                "a decompression bomb, not a model",
-                field="artifact",
-            )
-
-
-def _read(archive: zipfile.ZipFile, name: str) -> bytes:
-    """A member's bytes, inflated a chunk at a time: ``ZipFile.read`` inflates the whole stream in one call (up to
-    2 GiB), however small the size the zip declares for it."""
-    chunks = []
-    with archive.open(name) as member:
-        while chunk := member.read(_COPY_CHUNK):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
         info = archive.getinfo(MANIFEST)
@@ -318,7 +256,7 @@ def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
             raise PayloadTooLarge(
                 f"artifact's {MANIFEST} is {info.file_size} bytes; at most {_MAX_MANIFEST_BYTES}", field="artifact"
             )
-        manifest = json.loads(_read(archive, MANIFEST))
+        manifest = json.loads(read_member(archive, MANIFEST))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInput(
             f"artifact is not a Genome model bundle (a zip with {MANIFEST}): {exc}", field="artifact"
@@ -336,23 +274,15 @@ def _manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     pickled = manifest.get("pickledFields", [])
     if not isinstance(pickled, list) or not all(isinstance(name, str) for name in pickled):
         raise InvalidInput("artifact manifest's 'pickledFields' must be a list of names", field="artifact")
-    model_file = _check_member_name(manifest["modelFile"], "its modelFile")
+    model_file = check_member_name(manifest["modelFile"], "its modelFile")
     names = set(archive.namelist())
     if model_file not in names and not any(name.startswith(f"{model_file}/") for name in names):  # a file or folder
         raise InvalidInput(f"artifact lacks its model file {model_file!r}", field="artifact")
     return manifest
 
 
-@contextlib.contextmanager
-def _open(data: bytes | BinaryIO, limits: BundleLimits) -> Iterator[zipfile.ZipFile]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
-            _check_members(archive, limits)
-            yield archive
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise InvalidInput(
-            f"artifact is not a Genome model bundle (a zip with {MANIFEST}): {exc}", field="artifact"
-        ) from exc
+def _open(data: bytes | BinaryIO, limits: BundleLimits) -> contextlib.AbstractContextManager[zipfile.ZipFile]:
+    return open_checked(data, limits, where="artifact", expected=f"a Genome model bundle (a zip with {MANIFEST})")
 
 
 def read_manifest(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> dict[str, Any]:
@@ -368,7 +298,7 @@ def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> Bundl
 
         def read(name: str) -> bytes:
             try:
-                return _read(archive, _check_member_name(name))
+                return read_member(archive, check_member_name(name))
             except KeyError as exc:
                 raise InvalidInput(f"artifact lacks {name!r}", field="artifact") from exc
 

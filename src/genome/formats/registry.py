@@ -7,10 +7,8 @@ framework plugs in by adding one ``ModelFormat`` ahead of the cloudpickle fallba
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +16,7 @@ from typing import Any, Protocol
 import cloudpickle
 
 from genome.errors import InvalidInput
+from genome.formats.archive import ZipLimits, open_checked, read_member, verify_members
 from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
 
 __all__ = [
@@ -108,11 +107,14 @@ class _Keras:
         return "model.keras"
 
     def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
-        try:
-            with zipfile.ZipFile(io.BytesIO(read(manifest["modelFile"]))) as archive:
-                config = json.loads(archive.read("config.json"))
-        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise InvalidInput(f"the bundle's Keras archive is not readable: {exc}", field="artifact") from exc
+        where = "the bundle's Keras archive"
+        # A zip of its own, which Keras inflates whole: checked like the bundle, its streams verified.
+        with open_checked(read(manifest["modelFile"]), ZipLimits(), where=where) as archive:
+            verify_members(archive, where)
+            try:
+                config = json.loads(read_member(archive, "config.json"))
+            except (KeyError, ValueError) as exc:
+                raise InvalidInput(f"{where} has no readable config.json: {exc}", field="artifact") from exc
         return set(_keras_code(config))
 
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:

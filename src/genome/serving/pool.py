@@ -37,6 +37,8 @@ __all__ = ["IsolatedFailure", "WorkerPool", "worker_environment"]
 log = logging.getLogger("genome.serving")
 
 _MAX_ANSWER_BYTES = 256 * 1024 * 1024
+_MAX_LOG_LINE = 2000
+_START = 120.0  # seconds a worker may take to start (Python and its imports), apart from each request's timeout
 _MAX_MESSAGE_CHARS = 4000
 # The errors a worker may report as themselves; anything else it says becomes an IsolatedFailure.
 _RELAYED: Mapping[str, type[GenomeError]] = {
@@ -72,6 +74,16 @@ def worker_environment(home: Path) -> dict[str, str]:
     }
 
 
+def _relay(process: subprocess.Popen[bytes], index: int) -> None:
+    """What a worker writes to stderr (tracebacks, a model's prints), into the server's log line by line, each
+    line bounded and marked as the worker's: the worker may run an attacker's code."""
+    assert process.stderr is not None
+    with contextlib.suppress(OSError, ValueError):
+        while line := process.stderr.readline(_MAX_LOG_LINE):
+            text = line.decode("utf-8", "replace").rstrip()
+            log.warning("isolated worker %d (pid %d): %s", index, process.pid, text.encode("unicode_escape").decode())
+
+
 class _Worker:
     def __init__(self, pool: WorkerPool, index: int) -> None:
         self.pool = pool
@@ -89,12 +101,24 @@ class _Worker:
             confined_argv(confinement, argv) if confinement is not None else argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=worker_environment(home),
             start_new_session=True,  # its own process group, killed whole
             close_fds=True,
         )
         self.requests = 0
         self.application = application
+        self.process = process
+        threading.Thread(target=_relay, args=(process, self.index), daemon=True).start()
+        try:
+            assert process.stdout is not None
+            ready = decode(read_frame(process.stdout.fileno(), max_bytes=1024, deadline=time.monotonic() + _START))
+        except (WorkerGone, WorkerTimeout, ValueError):
+            ready = {}
+        if ready != {"ready": True}:
+            code = process.poll()
+            self.stop()
+            raise IsolatedFailure(f"an isolated worker could not start (exit status {code}); see the server's log")
         log.info("isolated worker %d started for application %r (pid %d)", self.index, application, process.pid)
         return process
 
@@ -104,7 +128,7 @@ class _Worker:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        for stream in (process.stdin, process.stdout):
+        for stream in (process.stdin, process.stdout, process.stderr):
             with contextlib.suppress(OSError):
                 stream.close()  # type: ignore[union-attr]
         process.wait()
@@ -119,7 +143,6 @@ class _Worker:
 
     def call(self, application: str, header: dict[str, Any], bundle: Callable[[], bytes], what: str) -> dict[str, Any]:
         """One request, with this worker's lock held by the caller."""
-        deadline = time.monotonic() + self.pool.timeout
         if (
             self.process is None
             or self.process.poll() is not None
@@ -128,6 +151,7 @@ class _Worker:
         ):
             self.stop()
             self.process = self._start(application)
+        deadline = time.monotonic() + self.pool.timeout
         self.requests += 1
         try:
             answer = self._exchange(header, None, deadline)

@@ -8,6 +8,8 @@ for a version it has not loaded. Whatever the loaded models print goes to stderr
     request   frame: {"op", "version": VersionMeta fields, "params", "bundle": bytes that follow, or 0}
               [frame: the bundle]
     answer    frame: {"ok": result} | {"error": {"type", "message", "field"}} | {"need": "bundle"}
+
+Once started (and confined), it says ``{"ready": true}``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def main() -> int:
     _undumpable()
     requests, answers = _private_pipes()
     cache_size = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    write_frame(answers, encode({"ready": True}))  # started and confined: the server's timeouts start now
     serve(requests, answers, cache_size)
     return 0
 
