@@ -374,3 +374,33 @@ def test_a_trusted_forest_is_served_in_the_server_process(make_server, forest) -
     np.testing.assert_allclose(shap_sum, forest.predict(np.asarray(ROWS)), atol=1e-6)
     assert server.http.get(f"{MODELS}/{saved['id']}/visualization").status_code == 200
     assert server.app.state.runtime.models.pool.pids() == [None] * server.settings.isolation_workers
+
+
+def test_a_version_answers_the_same_from_a_worker_as_from_the_server(make_server, forest) -> None:
+    # One serving path: the same forest, once in a trusted bundle and once beside a lambda, gives the same answers.
+    server = make_server("sqlite")
+    store = server.store()
+    versions = {}
+    for name, preprocessor in (("/trusted", None), ("/isolated", lambda rows: rows)):
+        estimator = GenomeEstimator(
+            forest, feature_names=DIABETES.feature_names, data_preprocessor=preprocessor, modality="tabular"
+        )
+        estimator.explainer.sampleExplanations(DIABETES.data[:100], DIABETES.target[:100], progress=False)
+        versions[name] = store.save_model(estimator, {"application": "search", "canonicalName": name})
+    assert [versions[name]["artifact"]["isolated"] for name in ("/trusted", "/isolated")] == [False, True]
+    record = dict(zip(DIABETES.feature_names, ROWS[1], strict=True))
+    answers = {}
+    for name, saved in versions.items():
+        view = f"{MODELS}/{saved['id']}/visualization?tree=3&depth=3&record={json.dumps(record)}"
+        answers[name] = {
+            "explain": server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS}).json(),
+            "samples": server.http.post(f"{API_PREFIX}/routing/explanation/samples", json={"id": saved["id"]}).json(),
+            "view": server.http.get(view).json(),
+            "svg": server.http.get(view.replace("/visualization?", "/visualization.svg?")).text,
+        }
+        for answer in answers[name].values():
+            if isinstance(answer, dict):
+                assert answer.pop("model")["id"] == saved["id"], answer
+    assert answers["/isolated"] == answers["/trusted"]
+    assert answers["/trusted"]["svg"].startswith("<svg")
+    assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
