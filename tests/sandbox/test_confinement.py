@@ -203,3 +203,30 @@ def test_ensure_user_creates_a_missing_system_account_without_login_or_home() ->
 def test_ensure_user_without_root_names_the_missing_account() -> None:
     with pytest.raises(InvalidSetting, match="only a server running as root creates it"):
         ensure_user("genome-no-such-account")
+
+
+_WITHOUT_NAMESPACES = (
+    "import sys\n"
+    "import genome.sandbox.confine as confine\n"
+    "from genome.sandbox.__main__ import main\n"
+    "def refused(flags):\n"
+    "    raise confine.ConfinementError('unshare failed: Operation not permitted')\n"
+    "confine._unshare = refused\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@needs_root
+def test_without_namespaces_root_still_switches_user_and_says_the_confinement_is_partial() -> None:
+    # As in a container without CAP_SYS_ADMIN: unshare is refused.
+    def launch(confinement: Confinement) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-I", "-c", _WITHOUT_NAMESPACES, encode(confinement), "--", "/usr/bin/id", "-u"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    switched = launch(Confinement(user="nobody", hide=HOME, network=False))
+    assert switched.returncode == 0, switched.stderr
+    assert int(switched.stdout) == pwd.getpwnam("nobody").pw_uid
+    assert "confinement is partial" in switched.stderr and "nobody" in switched.stderr
+    # Without another user, nothing would confine the command: it is not run.
+    as_root = launch(Confinement(hide=HOME, network=False))
+    assert as_root.returncode == 125 and "the command was not run" in as_root.stderr

@@ -143,18 +143,32 @@ def apply(confinement: Confinement) -> None:
         raise ConfinementError(f"only root can run a command as {account.pw_name!r}")
     namespaced = True
     if root:
-        _unshare(_CLONE_NEWNS | (0 if confinement.network else _CLONE_NEWNET))
+        try:
+            _unshare(_CLONE_NEWNS | (0 if confinement.network else _CLONE_NEWNET))
+        except ConfinementError as exc:
+            # A container without CAP_SYS_ADMIN, say. Another user still cannot read the server's private files
+            # (0600/0700); without one, nothing would confine the command.
+            if account is None or account.pw_uid == 0:
+                raise
+            namespaced = False
+            print(
+                f"genome.sandbox: warning: {exc}, so the confinement is partial: the command runs as "
+                f"{account.pw_name} with resource limits, its files protected by their modes only (no hidden "
+                "paths, network left on)",
+                file=sys.stderr,
+                flush=True,
+            )
     else:
         namespaced = _enter_user_namespace(confinement.network)
+        if not namespaced:
+            print(
+                "genome.sandbox: warning: user namespaces are not available, so the confinement is partial: "
+                "resource limits only (no hidden paths, network left on)",
+                file=sys.stderr,
+                flush=True,
+            )
     if namespaced:
         _hide(confinement.hide)
-    else:
-        print(
-            "genome.sandbox: warning: user namespaces are not available, so the confinement is partial: "
-            "resource limits only (no hidden paths, network left on)",
-            file=sys.stderr,
-            flush=True,
-        )
     _set_limits(confinement)
     cwd = _current_folder()
     if confinement.workdir is not None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from genome.errors import InvalidInput
 from genome.server.deps import RUN_TOKENS_ALLOWED, CurrentPrincipal, Models, SettingsDep
+from genome.server.errors import invalid_from_validation
 from genome.serving.schemas import VersionRef
 from genome.visualize import service
 from genome.visualize.schemas import (
@@ -40,8 +41,7 @@ def _options(
     try:
         return VisualizationOptions.model_validate(fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInput(f"{error['loc'][0]}: {error['msg']}", field=str(error["loc"][0])) from exc
+        raise invalid_from_validation(list(exc.errors())) from None
 
 
 Options = Annotated[VisualizationOptions, Depends(_options)]
