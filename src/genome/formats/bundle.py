@@ -166,19 +166,32 @@ def _load_npz(data: bytes) -> dict[str, np.ndarray]:
         raise InvalidInput(f"the bundle's {_SAMPLES} is not readable: {exc}", field="artifact") from exc
 
 
+_local_found: tuple[int, list[Any]] = (-1, [])  # (how many modules were imported, the local ones among them)
+
+
+def _local_modules() -> list[Any]:
+    """The imported modules no installed package provides; worked out again only when modules were imported."""
+    global _local_found
+    count, found = _local_found
+    if count != len(sys.modules):
+        installed = set(_distributions()) | set(sys.stdlib_module_names) | {"genome"}
+        found = [
+            module
+            for name, module in list(sys.modules.items())
+            if module is not None
+            and name.partition(".")[0] not in installed
+            and name != "__main__"
+            and getattr(module, "__file__", None)
+        ]
+        _local_found = (len(sys.modules), found)
+    return found
+
+
 @contextlib.contextmanager
 def _local_code_by_value() -> Iterator[None]:
     """Pickle code from modules no installed package provides (a training script's helpers, a notebook's
     modules) by value, as cloudpickle does for ``__main__``: the server that loads the bundle has no such module."""
-    installed = set(_distributions()) | set(sys.stdlib_module_names) | {"genome"}
-    local = [
-        module
-        for name, module in list(sys.modules.items())
-        if module is not None
-        and name.partition(".")[0] not in installed
-        and name != "__main__"
-        and getattr(module, "__file__", None)
-    ]
+    local = [module for module in _local_modules() if module.__name__ in sys.modules]
     for module in local:
         cloudpickle.register_pickle_by_value(module)
     try:

@@ -18,8 +18,6 @@ import functools
 import importlib
 import io
 import pickle
-import pickletools
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -239,46 +237,61 @@ def trusted_loads(data: bytes) -> Any:
     return value
 
 
-_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
-_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
-_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
+class _StubType(type):
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls  # a class, so a pickle can also rebuild objects of "what it returned" (NEWOBJ needs a type)
+
+    def __setitem__(cls, key: Any, value: Any) -> None:
+        pass
+
+
+class _Stub(metaclass=_StubType):
+    """What the scan gives a pickle for every global: called, rebuilt or filled, it does nothing."""
+
+    def __setstate__(*args: Any) -> None:  # on the class or an instance alike
+        pass
+
+    def __setitem__(*args: Any) -> None:
+        pass
+
+    def append(*args: Any) -> None:
+        pass
+
+    def extend(*args: Any) -> None:
+        pass
+
+    def add(*args: Any) -> None:
+        pass
+
+
+class _Scanner(pickle.Unpickler):
+    """Runs a pickle's opcodes (in C, fast) with every global replaced by ``_Stub``, recording their names: nothing
+    a pickle names is imported or called."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self.names: set[str] = set()
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.names.add(f"{module}.{name}")
+        return _Stub
+
+    def persistent_load(self, pid: Any) -> Any:
+        self.names.add("a persistent id")
+        return _Stub
 
 
 def pickle_globals(data: bytes) -> set[str]:
-    """The globals a pickle names, read from its opcodes without unpickling; an unreadable pickle raises
-    ``InvalidInput``. (For ``STACK_GLOBAL`` the two strings pushed just before are taken, as picklers write them;
-    an odd layout names ``?`` — whatever it is, ``TrustedUnpickler`` still refuses what is not listed.)"""
-    names: set[str] = set()
-    memo: dict[Any, Any] = {}
-    pushed: deque[Any] = deque([None, None], maxlen=2)
+    """The globals a pickle names, found without importing or calling any of them; an unreadable pickle raises
+    ``InvalidInput``."""
+    scanner = _Scanner(data)
     try:
-        for opcode, arg, _pos in pickletools.genops(data):
-            name = opcode.name
-            if name in ("GLOBAL", "INST"):
-                module, _, attr = str(arg).partition(" ")
-                names.add(f"{module}.{attr}")
-                pushed.append(None)
-            elif name == "STACK_GLOBAL":
-                module, attr = pushed
-                names.add(f"{module}.{attr}" if isinstance(module, str) and isinstance(attr, str) else "?")
-                pushed.append(None)
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                names.add(f"copyreg extension {arg}")
-            elif name in ("PERSID", "BINPERSID"):
-                names.add("a persistent id")
-            elif name in _STRING_OPS:
-                pushed.append(arg)
-            elif name == "MEMOIZE":
-                memo[len(memo)] = pushed[-1]
-            elif name in _PUT_OPS:
-                memo[arg] = pushed[-1]
-            elif name in _GET_OPS:
-                pushed.append(memo.get(arg))
-            elif name not in ("FRAME", "PROTO", "STOP"):
-                pushed.append(None)
-    except (ValueError, TypeError) as exc:
+        scanner.load()
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, IndexError, KeyError) as exc:
         raise InvalidInput(f"the bundle holds a pickle that is not readable: {exc}", field="artifact") from exc
-    return names
+    except (MemoryError, RecursionError) as exc:
+        raise InvalidInput(f"the bundle holds a pickle too large to read: {exc!r}", field="artifact") from exc
+    return scanner.names
 
 
 def untrusted_globals(data: bytes) -> set[str]:
@@ -293,28 +306,30 @@ def untrusted_globals(data: bytes) -> set[str]:
 
 def _check_trees(value: Any) -> None:
     """Refuse tree models whose structure scikit-learn's native code would read out of bounds."""
+    import numpy as np
     from sklearn.tree._tree import Tree
 
+    atoms = (str, bytes, int, float, bool, type(None), np.generic)
     seen: set[int] = set()
+    trees: list[Any] = []
     stack = [value]
     while stack:
         item = stack.pop()
-        if id(item) in seen or isinstance(item, str | bytes | int | float | bool | type(None)):
+        if isinstance(item, atoms) or id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, Tree):
-            _check_tree(item)
-            continue
-        if isinstance(item, dict):
+        if isinstance(item, np.ndarray):
+            if item.dtype.hasobject:
+                stack.extend(item.ravel().tolist())
+        elif isinstance(item, Tree):
+            trees.append(item)
+        elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend(item)
-        elif type(item).__module__ == "numpy" and getattr(item, "dtype", None) is not None:
-            if item.dtype.hasobject:
-                stack.extend(item.ravel().tolist())
         elif hasattr(item, "__dict__"):
-            tree = getattr(item, "tree_", None)
-            features = getattr(item, "n_features_in_", None)
+            attributes = vars(item)
+            tree, features = attributes.get("tree_"), attributes.get("n_features_in_")
             # Without n_features_in_, scikit-learn does not check the input's width before the tree reads it.
             if isinstance(tree, Tree) and (features is None or tree.n_features != features):
                 raise InvalidInput(
@@ -322,26 +337,35 @@ def _check_trees(value: Any) -> None:
                     f"{'an unstated number' if features is None else features}",
                     field="artifact",
                 )
-            sub_trees = getattr(item, "estimators_", None)
+            sub_trees = attributes.get("estimators_")
             if features is not None and isinstance(sub_trees, list):
                 for sub in sub_trees:
                     if getattr(sub, "n_features_in_", features) != features:
                         raise InvalidInput("the trees of an ensemble disagree on their features", field="artifact")
-            stack.extend(vars(item).values())
+            stack.extend(attributes.values())
+    if trees:
+        _check_tree_nodes(trees)
 
 
-def _check_tree(tree: Any) -> None:
+def _check_tree_nodes(trees: list[Any]) -> None:
+    """Every node of every tree at once (a forest has hundreds): each child comes after its parent and inside its
+    tree, each split feature exists."""
     import numpy as np
 
-    count = tree.node_count
-    left, right, feature = tree.children_left, tree.children_right, tree.feature
-    index = np.arange(count)
+    counts = np.array([tree.node_count for tree in trees])
+    left = np.concatenate([tree.children_left for tree in trees])
+    right = np.concatenate([tree.children_right for tree in trees])
+    feature = np.concatenate([tree.feature for tree in trees])
+    total = int(counts.sum())
+    index = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)  # each node's index in its tree
+    count = np.repeat(counts, counts)
+    n_features = np.repeat([tree.n_features for tree in trees], counts)
     leaf = left == -1
     ok = (
-        len(left) == len(right) == len(feature) == count
+        len(left) == len(right) == len(feature) == total
         and np.array_equal(leaf, right == -1)
         and bool(np.all(leaf | ((left > index) & (left < count) & (right > index) & (right < count))))
-        and bool(np.all(leaf | ((feature >= 0) & (feature < tree.n_features))))
+        and bool(np.all(leaf | ((feature >= 0) & (feature < n_features))))
     )
     if not ok:
         raise InvalidInput("a tree of the model has children or split features out of range", field="artifact")
