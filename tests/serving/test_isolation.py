@@ -404,3 +404,23 @@ def test_a_version_answers_the_same_from_a_worker_as_from_the_server(make_server
     assert answers["/isolated"] == answers["/trusted"]
     assert answers["/trusted"]["svg"].startswith("<svg")
     assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
+
+
+def test_a_server_start_removes_the_worker_homes_of_servers_that_are_gone(make_server) -> None:
+    import subprocess
+
+    from genome.serving.pool import HOMES_PREFIX
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    stale = Path(tempfile.gettempdir()) / f"{HOMES_PREFIX}{ended.pid}-left"
+    alive = Path(tempfile.gettempdir()) / f"{HOMES_PREFIX}{os.getpid()}-mine"
+    for folder in (stale, alive):
+        (folder / "worker-0").mkdir(parents=True)
+    try:
+        make_server("sqlite")
+        assert not stale.exists()
+        assert alive.is_dir()  # its server (this process) still runs
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(alive, ignore_errors=True)

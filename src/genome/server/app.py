@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
 from genome.server.routers import auth, cards, compute, docs, evaluations, health, models, routing, visualize
-from genome.serving.pool import WorkerPool
+from genome.serving.pool import WorkerPool, make_homes, remove_stale_homes
 from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
@@ -69,9 +68,8 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
     if os.geteuid() == 0:
         for user in users:
             ensure_user(user)
-    # Each worker's home inside a folder of the server's that others may pass through but not list.
-    homes = Path(tempfile.mkdtemp(prefix="genome-isolated-"))
-    homes.chmod(0o711)
+    remove_stale_homes()
+    homes = make_homes()
 
     def confine(index: int) -> Confinement:
         return Confinement(

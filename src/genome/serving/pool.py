@@ -32,7 +32,7 @@ from genome.sandbox import Confinement, confined_argv
 from genome.serving.loaded import VersionMeta
 from genome.serving.protocol import WorkerGone, WorkerTimeout, decode, encode, read_frame, write_frame
 
-__all__ = ["IsolatedFailure", "WorkerPool", "worker_environment"]
+__all__ = ["HOMES_PREFIX", "IsolatedFailure", "WorkerPool", "make_homes", "remove_stale_homes", "worker_environment"]
 
 log = logging.getLogger("genome.serving")
 
@@ -172,6 +172,28 @@ class _Worker:
                 f"nonsense ({exc}); it was restarted"
             ) from None
         return answer
+
+
+HOMES_PREFIX = "genome-isolated-"
+
+
+def make_homes() -> Path:
+    """A folder for the workers' homes, named after this process, that others may pass through but not list."""
+    homes = Path(tempfile.mkdtemp(prefix=f"{HOMES_PREFIX}{os.getpid()}-"))
+    homes.chmod(0o711)
+    return homes
+
+
+def remove_stale_homes() -> int:
+    """Remove the workers' homes of servers that are gone (killed before they could); returns how many."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{HOMES_PREFIX}*"):
+        pid = folder.name.removeprefix(HOMES_PREFIX).partition("-")[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists() or folder.is_symlink():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 class WorkerPool:
