@@ -31,6 +31,7 @@ from genome.store.pagination import fetch_page
 from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
 
 __all__ = [
+    "artifact_bytes",
     "create_version",
     "delete_version",
     "get_version",
@@ -371,5 +372,10 @@ def read_artifact(
 ) -> tuple[ModelVersionRead, bytes]:
     """A version's bundle bytes, verified against the checksum recorded when it was stored."""
     record = get_version(db, principal, version_id)
+    return record, artifact_bytes(artifacts, record)
+
+
+def artifact_bytes(artifacts: ArtifactStore, record: ModelVersionRead) -> bytes:
+    """The bundle bytes of a version the caller already may read, verified against its recorded checksum."""
     owner = f"model version {record.id} ({record.canonicalName} v{record.versionNumber})"
-    return record, artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)
+    return artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)

@@ -9,6 +9,7 @@ bundle that carries code is never loaded here: its operations run in the isolate
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,10 +93,6 @@ class ModelServer:
         # The record was resolved for this caller (permissions applied); the cache holds versions by id.
         return self.cache.get(record.id, lambda: self._load(record))
 
-    def _bundle(self, record: ModelVersionRead) -> bytes:
-        owner = f"model version {record.id} ({record.canonicalName} v{record.versionNumber})"
-        return self.artifacts.get(record.artifact.ref, record.artifact.sha256, owner=owner)
-
     def _load(self, record: ModelVersionRead) -> Served:
         meta = VersionMeta(
             id=record.id,
@@ -110,7 +107,7 @@ class ModelServer:
         text = record.inputModality == "text" and self.pool is not None
         isolated = record.artifact.isolated
         if not isolated and not text:
-            data = self._bundle(record)
+            data = models.artifact_bytes(self.artifacts, record)
             if isolated is None:  # stored before versions recorded it
                 isolated = inspect(data).isolated
             if not isolated:
@@ -124,7 +121,8 @@ class ModelServer:
                 "isolated workers to load it",
                 field="artifact",
             )
-        return Served(record, meta, pool=self.pool, bundle=lambda: self._bundle(record), spread=text)
+        bundle = functools.partial(models.artifact_bytes, self.artifacts, record)
+        return Served(record, meta, pool=self.pool, bundle=bundle, spread=text)
 
     def close(self) -> None:
         if self.pool is not None:
