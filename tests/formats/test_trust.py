@@ -232,3 +232,46 @@ def test_a_sound_forest_loads_and_predicts_the_same(forest: RandomForestRegresso
     loaded = trusted_loads(pickle.dumps(forest))
     np.testing.assert_array_equal(loaded.predict(DIABETES.data[:5]), forest.predict(DIABETES.data[:5]))
     assert untrusted_globals(pickle.dumps(forest)) == set()
+
+
+class _ForgedDtype:
+    """``numpy.dtype('O8')`` whose pickled flags drop LIST_PICKLE: an array's raw bytes would become object
+    pointers."""
+
+    def __reduce__(self) -> tuple:
+        return (np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 1))
+
+
+class _ForgedArray:
+    def __reduce__(self) -> tuple:
+        from numpy._core.multiarray import _reconstruct
+
+        return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (2,), _ForgedDtype(), False, b"\x41" * 16))
+
+
+def test_a_dtype_whose_state_disagrees_with_its_layout_is_refused_before_any_array_uses_it() -> None:
+    data = pickle.dumps([_ForgedArray()], protocol=4)
+    assert untrusted_globals(data) == set()  # only trusted globals: the state is what is forged
+    with pytest.raises(InvalidInput, match="dtype"):
+        trusted_loads(data)
+    fine = np.zeros(3, dtype=[("a", "<i8"), ("b", "<f8")])
+    np.testing.assert_array_equal(trusted_loads(pickle.dumps(fine, protocol=5)), fine)
+
+
+def test_a_pickle_cannot_set_attributes_on_a_class_the_process_shares() -> None:
+    from genome.explain.tabular import TabularExplainer
+
+    payload = b"\x80\x02" + _global("genome.explain.tabular", "TabularExplainer")
+    payload += b"N}X\x07\x00\x00\x00explainK\x01s\x86b."  # BUILD (None, {"explain": 1}) on the class itself
+    before = TabularExplainer.explain
+    with pytest.raises(InvalidInput, match="BUILD"):
+        trusted_loads(payload)
+    assert TabularExplainer.explain is before
+
+
+def test_a_tree_without_nodes_is_refused() -> None:
+    tree = DecisionTreeRegressor(max_depth=2).fit(DIABETES.data, DIABETES.target)
+    state = tree.tree_.__getstate__()
+    tree.tree_.__setstate__({**state, "node_count": 0, "nodes": state["nodes"][:0], "values": state["values"][:0]})
+    with pytest.raises(InvalidInput, match="no nodes"):
+        trusted_loads(pickle.dumps(tree))

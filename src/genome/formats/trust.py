@@ -18,8 +18,9 @@ import functools
 import importlib
 import io
 import pickle
+import types
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from genome.errors import InvalidInput
 
@@ -119,6 +120,7 @@ _NUMPY_CORE = {"numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.nu
 # the univariate feature selectors' scoring functions (called only when fitting)
 _SCORE_FUNCTIONS = {"f_classif", "f_regression", "chi2", "r_regression", "f_oneway"}
 _MAX_TREE_OUTPUTS = 100_000
+_MAX_TREE_CLASSES = 1_000_000
 
 
 def _is_trusted_name(module: str, name: str) -> bool:
@@ -186,16 +188,51 @@ def _checked_reconstruct(target: Any) -> Any:
 
 def _checked_tree(target: Any) -> Any:
     def tree(n_features: Any, n_classes: Any, n_outputs: Any) -> Any:
+        import numpy as np
+
         if not (isinstance(n_outputs, int) and 0 < n_outputs <= _MAX_TREE_OUTPUTS):
             raise pickle.UnpicklingError(f"a tree with {n_outputs!r} outputs")
+        classes = np.asarray(n_classes)
+        if classes.shape != (n_outputs,) or classes.min() < 1 or classes.max() > _MAX_TREE_CLASSES:
+            raise pickle.UnpicklingError(f"a tree with classes {n_classes!r} for {n_outputs} outputs")
         return target(n_features, n_classes, n_outputs)
 
     return tree
 
 
-class TrustedUnpickler(pickle.Unpickler):
-    """A ``pickle.Unpickler`` that rebuilds only Genome's trusted types; any other global raises
-    ``UntrustedContent`` naming it (nothing it names is imported or called)."""
+def _check_dtype(dtype: Any) -> None:
+    """A dtype whose pickled state (flags, fields, offsets) says other than NumPy would work out from its layout:
+    e.g. object pointers in raw bytes. Refused before any array uses it."""
+    import numpy as np
+
+    try:
+        rebuilt = np.dtype(dtype.descr) if dtype.fields else np.dtype(dtype.str)
+        same = (dtype.flags, dtype.itemsize, dtype.hasobject) == (rebuilt.flags, rebuilt.itemsize, rebuilt.hasobject)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise pickle.UnpicklingError(f"a NumPy dtype whose state does not describe a layout: {exc}") from None
+    if not same:
+        raise pickle.UnpicklingError(f"a NumPy dtype ({dtype.str}) whose pickled flags or size do not match its layout")
+
+
+class TrustedUnpickler(pickle._Unpickler):  # the Python unpickler: its BUILD can be checked, the C one's cannot
+    """An unpickler that rebuilds only Genome's trusted types; any other global raises ``UntrustedContent`` naming
+    it (nothing it names is imported or called). ``BUILD`` (``__setstate__``) may only fill objects the pickle
+    created, never a class, and a dtype's state must agree with its layout."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+
+    def load_build(self) -> None:
+        import numpy as np
+
+        target = self.stack[-2]  # type: ignore[attr-defined]
+        if isinstance(target, type | types.FunctionType | types.BuiltinFunctionType | _NdarrayClass):
+            # e.g. attributes set on a class the whole process shares
+            raise pickle.UnpicklingError(f"BUILD on {target!r}: a pickle may only fill the objects it created")
+        super().load_build()  # type: ignore[misc]
+        if isinstance(target, np.dtype):
+            _check_dtype(target)
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> Any:
         if not _is_trusted_name(module, name):
@@ -231,6 +268,8 @@ def trusted_loads(data: bytes) -> Any:
         KeyError,
         MemoryError,
         RecursionError,
+        OverflowError,
+        ImportError,
     ) as exc:
         raise InvalidInput(f"the bundle's pickled content is not readable: {exc}", field="artifact") from exc
     _check_trees(value)
@@ -338,7 +377,7 @@ def _check_trees(value: Any) -> None:
                     field="artifact",
                 )
             sub_trees = attributes.get("estimators_")
-            if features is not None and isinstance(sub_trees, list):
+            if features is not None and isinstance(sub_trees, list | tuple):
                 for sub in sub_trees:
                     if getattr(sub, "n_features_in_", features) != features:
                         raise InvalidInput("the trees of an ensemble disagree on their features", field="artifact")
@@ -353,6 +392,9 @@ def _check_tree_nodes(trees: list[Any]) -> None:
     import numpy as np
 
     counts = np.array([tree.node_count for tree in trees])
+    shapes_ok = all(tree.value.shape == (tree.node_count, tree.n_outputs, tree.max_n_classes) for tree in trees)
+    if counts.min() < 1 or not shapes_ok:  # a tree without nodes walks memory it never had
+        raise InvalidInput("a tree of the model has no nodes, or values that do not fit its nodes", field="artifact")
     left = np.concatenate([tree.children_left for tree in trees])
     right = np.concatenate([tree.children_right for tree in trees])
     feature = np.concatenate([tree.feature for tree in trees])
