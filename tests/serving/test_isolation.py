@@ -318,7 +318,6 @@ def test_a_server_accepting_no_code_refuses_a_lambda_and_still_serves_a_forest(m
     assert saved["artifact"]["isolated"] is False
     body = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": ROWS}).json()
     np.testing.assert_allclose(body["prediction"], forest.predict(np.asarray(ROWS)), atol=1e-9)
-    assert server.app.state.runtime.models.pool.pids() == [None] * server.settings.isolation_workers
 
 
 # -- every modality still served right through the workers ---------------------------------------------------------
@@ -362,7 +361,7 @@ def test_a_text_pipeline_with_a_lambda_is_explained_in_a_worker(make_server) -> 
     assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
 
 
-def test_a_trusted_forest_is_served_in_the_server_process(make_server, forest) -> None:
+def test_the_server_process_loads_no_model_even_a_trusted_forest(make_server, forest) -> None:
     server = make_server("sqlite")
     saved = server.store().save_model(
         GenomeEstimator(forest, feature_names=DIABETES.feature_names, modality="tabular"),
@@ -373,11 +372,14 @@ def test_a_trusted_forest_is_served_in_the_server_process(make_server, forest) -
     shap_sum = body["expected"][0] + np.asarray(body["shapley"]).sum(axis=1)
     np.testing.assert_allclose(shap_sum, forest.predict(np.asarray(ROWS)), atol=1e-6)
     assert server.http.get(f"{MODELS}/{saved['id']}/visualization").status_code == 200
-    assert server.app.state.runtime.models.pool.pids() == [None] * server.settings.isolation_workers
+    served = server.app.state.runtime.models.cache.get(saved["id"], lambda: None)
+    assert served.loaded is None and served.isolated  # a worker answered; nothing was unpickled here
+    assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
 
 
-def test_a_version_answers_the_same_from_a_worker_as_from_the_server(make_server, forest) -> None:
-    # One serving path: the same forest, once in a trusted bundle and once beside a lambda, gives the same answers.
+def test_a_trusted_bundle_and_one_carrying_code_answer_the_same(make_server, forest) -> None:
+    # One serving path: the same forest, once in a trusted bundle (read as trusted types only, even in the worker)
+    # and once beside a lambda (loaded with trust in the worker), gives the same answers.
     server = make_server("sqlite")
     store = server.store()
     versions = {}

@@ -32,6 +32,7 @@ class VersionMeta:
     versionNumber: int
     inputModality: str
     format: str
+    isolated: bool | None = None  # whether the bundle carries code (None: stored before Genome recorded it)
 
     def describe(self) -> str:
         return f"model version {self.id} ({self.canonicalName} v{self.versionNumber})"
@@ -62,7 +63,7 @@ class LoadedVersion:
         return value  # type: ignore[no-any-return]
 
 
-def load_version(data: bytes, meta: VersionMeta, *, trust: bool) -> LoadedVersion:
+def load_version(data: bytes, meta: VersionMeta, *, trust: bool = False) -> LoadedVersion:
     """Load a verified bundle. Without ``trust`` only trusted content is read (``UntrustedContent`` otherwise);
     only the isolated worker loads with ``trust=True``."""
     info = inspect(data)

@@ -2,9 +2,10 @@
 served by the right process.
 
 Explanations, visualizations (and the UI over them) get "this version, ready to serve" here and nowhere else.
-A bundle of trusted types (safe formats, Genome's trusted pickled types) is loaded in the server process; a
-bundle that carries code is never loaded here: its operations run in the isolated worker pool, as do text models'
-(LIME is slow and GIL-bound: in the workers it gets a timeout and every core).
+The server process loads no model: pickles (even of trusted types), XGBoost and LightGBM models (whose native code
+trusts the node indices in the file), Keras and PyTorch models are served by the isolated workers, where every
+operation has a timeout and LIME gets every core. Only Spark ML models, read by Genome's own Parquet reader into
+plain arrays, are served in the server.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any
 
 from genome.auth.principal import Principal
 from genome.errors import InvalidInput
-from genome.formats.bundle import inspect
-from genome.formats.trust import UntrustedContent
+from genome.formats.registry import SPARK_FORMAT
 from genome.models import service as models
 from genome.models.schemas import ModelVersionRead
 from genome.serving.cache import LoadedCache
@@ -101,28 +101,16 @@ class ModelServer:
             versionNumber=record.versionNumber,
             inputModality=record.inputModality,
             format=record.artifact.format,
+            isolated=record.artifact.isolated,
         )
-        # LIME is slow and holds the GIL: text models are served by the workers, where explanations of one version
-        # use every core and each has a timeout.
-        text = record.inputModality == "text" and self.pool is not None
-        isolated = record.artifact.isolated
-        if not isolated and not text:
-            data = models.artifact_bytes(self.artifacts, record)
-            if isolated is None:  # stored before versions recorded it
-                isolated = inspect(data).isolated
-            if not isolated:
-                try:
-                    return Served(record, meta, loaded=load_version(data, meta, trust=False))
-                except UntrustedContent:
-                    pass  # a pickle laid out to fool the upload's scan: still never loaded here
+        if record.artifact.format == SPARK_FORMAT:
+            # Read by Genome's own Parquet reader into plain arrays: no pickle, no native model code.
+            return Served(record, meta, loaded=load_version(models.artifact_bytes(self.artifacts, record), meta))
         if self.pool is None:
-            raise InvalidInput(
-                f"{meta.describe()} carries code (a pickle beyond Genome's trusted types), and this server runs no "
-                "isolated workers to load it",
-                field="artifact",
-            )
+            raise InvalidInput(f"{meta.describe()} can only be served by isolated workers, and this server runs none")
+        # LIME is slow and holds the GIL: a busy text version spreads to an idle worker, so it uses every core.
         bundle = functools.partial(models.artifact_bytes, self.artifacts, record)
-        return Served(record, meta, pool=self.pool, bundle=bundle, spread=text)
+        return Served(record, meta, pool=self.pool, bundle=bundle, spread=record.inputModality == "text")
 
     def close(self) -> None:
         if self.pool is not None:
