@@ -3,6 +3,7 @@ database, its artifacts, its home and its own settings; and they reach the serve
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -40,9 +41,11 @@ for name, path in json.loads(os.environ["PARAMETERS"])["targets"].items():
 """
 
 
-def run_step(server, code: str, parameters: dict | None = None, timeout: float = 60) -> tuple[dict, str]:
+def run_step(
+    server, code: str, parameters: dict | None = None, timeout: float = 60, application: str = "search"
+) -> tuple[dict, str]:
     body = {
-        "application": "search",
+        "application": application,
         "pipelineName": "probe",
         "steps": [{"stepName": "probe", "command": [sys.executable, "-c", code], "parameters": parameters or {}}],
     }
@@ -106,9 +109,23 @@ def test_steps_run_as_the_unprivileged_step_user_and_python_has_genome(make_serv
     code = "import json, os, genome, sklearn; print(json.dumps([os.getuid(), os.getgid(), os.getgroups()]))"
     run, log = run_step(server, code)
     assert run["status"] == "succeeded", log
-    account = pwd.getpwnam("genome-step")
+    account = step_account("search")
     assert json.loads(log) == [account.pw_uid, account.pw_gid, []] and account.pw_uid != 0
     assert account.pw_shell.endswith(("nologin", "false"))
+
+
+@needs_root
+def test_steps_of_different_applications_run_as_different_users(make_server) -> None:
+    # Under one shared user a step could read another application's concurrent step's environment: its run token.
+    server = make_server("sqlite")
+    code = "import os; print(os.getuid())"
+    uids = {application: int(run_step(server, code, application=application)[1]) for application in ("search", "ads")}
+    assert uids == {application: step_account(application).pw_uid for application in uids}
+    assert uids["search"] != uids["ads"]
+
+
+def step_account(application: str) -> pwd.struct_passwd:
+    return pwd.getpwnam(f"genome-step-{hashlib.sha256(application.encode()).hexdigest()[:12]}")
 
 
 @needs_root
@@ -160,7 +177,7 @@ def test_a_step_gets_a_minimal_environment_and_only_the_variables_passed_through
     assert "aws-s3cr3t" not in log and "pg-s3cr3t" not in log and environment["LANG"] == "C.UTF-8"
     assert environment["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     if os.geteuid() == 0:
-        assert environment["HOME"] == pwd.getpwnam("genome-step").pw_dir
+        assert environment["HOME"] == step_account("search").pw_dir
 
     passing = make_server("sqlite", step_env_passthrough="AWS_SECRET_ACCESS_KEY,HTTPS_PROXY")
     run, log = run_step(passing, code)

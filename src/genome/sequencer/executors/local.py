@@ -12,6 +12,7 @@ server watches is the step's own.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pwd
@@ -19,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -146,23 +148,38 @@ class LocalExecutor:
         self.runtime = _container_runtime()
         self.container_runtime = self.runtime is not None
         self.account = _account(user)
+        # The default account stands for one account per application, so that a step cannot read the environment
+        # (the run token) or files of another application's steps, as it could under one shared user.
+        self.per_application = self.account is not None and user == DEFAULT_STEP_USER
+        self._accounts: dict[str, pwd.struct_passwd] = {}
+        self._accounts_lock = threading.Lock()
         self.hide = tuple(hide)
         self.passthrough = tuple(passthrough)
 
-    def _environment(self, launch: StepLaunch) -> dict[str, str]:
-        if self.account is None:
+    def account_for(self, application: str) -> pwd.struct_passwd | None:
+        """The account the steps of ``application`` run as (None: the server's own)."""
+        if not self.per_application:
+            return self.account
+        with self._accounts_lock:
+            if application not in self._accounts:
+                digest = hashlib.sha256(application.encode()).hexdigest()[:12]
+                self._accounts[application] = ensure_user(f"{DEFAULT_STEP_USER}-{digest}")
+            return self._accounts[application]
+
+    def _environment(self, launch: StepLaunch, account: pwd.struct_passwd | None) -> dict[str, str]:
+        if account is None:
             return step_environment(launch.env, self.passthrough)
-        environment = step_environment(launch.env, self.passthrough, home=self.account.pw_dir)
-        environment.update(USER=self.account.pw_name, LOGNAME=self.account.pw_name)
+        environment = step_environment(launch.env, self.passthrough, home=account.pw_dir)
+        environment.update(USER=account.pw_name, LOGNAME=account.pw_name)
         return environment
 
-    def _confined(self, launch: StepLaunch, argv: str | list[str]) -> list[str]:
+    def _confined(self, launch: StepLaunch, argv: str | list[str], account: pwd.struct_passwd | None) -> list[str]:
         """The launcher's argv that runs the step's command confined."""
         command = ["/bin/sh", "-c", argv] if isinstance(argv, str) else argv
-        switch = self.account is not None and self.account.pw_uid != os.geteuid()
+        switch = account is not None and account.pw_uid != os.geteuid()
         limits = {name: int(launch.resources[name]) for name in _LIMITS if name in launch.resources}
         confinement = Confinement(
-            user=self.account.pw_name if switch and self.account is not None else None,
+            user=account.pw_name if switch and account is not None else None,
             hide=self.hide,
             memory_bytes=limits.get("memory_bytes"),
             cpu_seconds=limits.get("cpu_seconds"),
@@ -185,12 +202,13 @@ class LocalExecutor:
         argv = self._argv(launch)
         launch.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = launch.log_path.open("ab")
+        account = self.account_for(launch.env.get("APPLICATION", ""))
         # An image step's program is the container runtime's client, which the container itself confines.
-        program = self._confined(launch, argv) if launch.command is not None else argv
+        program = self._confined(launch, argv, account) if launch.command is not None else argv
         try:
             process = subprocess.Popen(
                 program,
-                env=self._environment(launch),
+                env=self._environment(launch, account),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
