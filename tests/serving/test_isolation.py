@@ -245,6 +245,11 @@ class Misbehaving(Ridge):
             os.kill(os.getpid(), signal.SIGKILL)
         elif self.how == "memory":
             np.ones(4 * 1024**3, dtype=np.uint8)
+        elif self.how == "linger":  # a process of its own session, outside the worker's process group
+            if os.fork() == 0:
+                os.setsid()
+                time.sleep(300)
+                os._exit(0)
         elif self.how == "garbage":
             for fd in range(3, 256):
                 try:
@@ -426,3 +431,38 @@ def test_a_server_start_removes_the_worker_homes_of_servers_that_are_gone(make_s
     finally:
         shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(alive, ignore_errors=True)
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]) == uid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers run as their own user only under a root server")
+def test_what_a_bundle_started_does_not_outlive_its_worker(make_server) -> None:
+    # One worker: a version of another application replaces it, and everything of its user goes with it.
+    server = make_server("sqlite", isolation_workers=1)
+    store = server.store()
+    linear = TabularExplainer(algorithm="linear")
+    versions = [
+        store.save_model(
+            GenomeEstimator(misbehaving("linger"), explainer=linear, feature_names=DIABETES.feature_names),
+            {"application": application, "canonicalName": "/linger", "inputModality": "tabular"},
+        )
+        for application in ("search", "ads")
+    ]
+    uid = pwd.getpwnam(f"{server.settings.isolation_user}-0").pw_uid
+    lingering = server.http.post(EXPLAIN, json={"id": versions[0]["id"], "entries": [[TRIGGER, *ROWS[0][1:]]]})
+    assert lingering.status_code == 200, lingering.text
+    assert len(_processes_of(uid)) == 2  # the worker and the process it left behind
+    other = server.http.post(EXPLAIN, json={"id": versions[1]["id"], "entries": ROWS})
+    assert other.status_code == 200, other.text
+    assert _processes_of(uid) == server.app.state.runtime.models.pool.pids()  # only the new worker

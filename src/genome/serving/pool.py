@@ -74,6 +74,21 @@ def worker_environment(home: Path) -> dict[str, str]:
     }
 
 
+def _kill_user(user: str) -> None:
+    """Kill every process of ``user`` (a worker's own account): what a bundle started outlives no worker."""
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, StopIteration):
+            status = (entry / "status").read_text()
+            real = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]
+            if int(real) == uid:
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
 def _relay(process: subprocess.Popen[bytes], index: int) -> None:
     """What a worker writes to stderr (tracebacks, a model's prints), into the server's log line by line, each
     line bounded and marked as the worker's: the worker may run an attacker's code."""
@@ -91,12 +106,17 @@ class _Worker:
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
         self.application: str | None = None  # whose models the running process holds
+        self.user: str | None = None  # the OS user it runs as, when confined as another user
         self.requests = 0
 
     def _start(self, application: str) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-I", "-m", "genome.serving.worker", str(self.pool.cache_size)]
         confinement = self.pool.confine(self.index) if self.pool.confine else None
         home = confinement.workdir if confinement and confinement.workdir else Path(tempfile.gettempdir())
+        if confinement is not None and confinement.workdir is not None:
+            # Nothing of the application served before (caches, files it wrote) reaches the next one.
+            shutil.rmtree(confinement.workdir, ignore_errors=True)
+        self.user = confinement.user if confinement is not None else None
         process = subprocess.Popen(
             confined_argv(confinement, argv) if confinement is not None else argv,
             stdin=subprocess.PIPE,
@@ -128,6 +148,8 @@ class _Worker:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        if self.user is not None:
+            _kill_user(self.user)  # what left the process group (setsid) goes too: the next worker of this user
         for stream in (process.stdin, process.stdout, process.stderr):
             with contextlib.suppress(OSError):
                 stream.close()  # type: ignore[union-attr]
