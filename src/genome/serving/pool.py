@@ -36,7 +36,9 @@ __all__ = ["HOMES_PREFIX", "IsolatedFailure", "WorkerPool", "make_homes", "remov
 
 log = logging.getLogger("genome.serving")
 
-_MAX_ANSWER_BYTES = 256 * 1024 * 1024
+# JSON grows many-fold when parsed: an answer is bounded well below what the server can hold (the largest
+# legitimate ones, 1,000 explained rows of many features, are tens of MB)
+_MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _MAX_LOG_LINE = 2000
 _START = 120.0  # seconds a worker may take to start (Python and its imports), apart from each request's timeout
 _MAX_MESSAGE_CHARS = 4000
@@ -74,6 +76,11 @@ def worker_environment(home: Path) -> dict[str, str]:
     }
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so that it cannot forge lines of the log."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _kill_user(user: str) -> None:
     """Kill every process of ``user`` (a worker's own account): what a bundle started outlives no worker."""
     import pwd
@@ -95,8 +102,8 @@ def _relay(process: subprocess.Popen[bytes], index: int) -> None:
     assert process.stderr is not None
     with contextlib.suppress(OSError, ValueError):
         while line := process.stderr.readline(_MAX_LOG_LINE):
-            text = line.decode("utf-8", "replace").rstrip()
-            log.warning("isolated worker %d (pid %d): %s", index, process.pid, text.encode("unicode_escape").decode())
+            text = _printable(line.decode("utf-8", "replace").rstrip())
+            log.warning("isolated worker %d (pid %d): %s", index, process.pid, text)
 
 
 class _Worker:
@@ -157,9 +164,9 @@ class _Worker:
 
     def _exchange(self, header: dict[str, Any], bundle: bytes | None, deadline: float) -> dict[str, Any]:
         assert self.process is not None and self.process.stdin and self.process.stdout
-        write_frame(self.process.stdin.fileno(), encode({**header, "bundle": len(bundle) if bundle else 0}))
+        write_frame(self.process.stdin.fileno(), encode({**header, "bundle": len(bundle) if bundle else 0}), deadline)
         if bundle:
-            write_frame(self.process.stdin.fileno(), bundle)
+            write_frame(self.process.stdin.fileno(), bundle, deadline)
         data = read_frame(self.process.stdout.fileno(), max_bytes=_MAX_ANSWER_BYTES, deadline=deadline)
         return decode(data)
 
@@ -260,8 +267,14 @@ class WorkerPool:
                 finally:
                     worker.lock.release()
         worker = self._workers[home]
-        with worker.lock:
+        # A worker busy past a request's timeout is replaced by the request that holds it; waiting longer means
+        # the pool is overloaded.
+        if not worker.lock.acquire(timeout=2 * self.timeout):
+            raise IsolatedFailure("the isolated workers are busy; try again later")
+        try:
             return send(worker)
+        finally:
+            worker.lock.release()
 
     def pids(self) -> list[int | None]:
         return [worker.process.pid if worker.process else None for worker in self._workers]
@@ -287,7 +300,8 @@ class WorkerPool:
         error = answer.get("error")
         if not isinstance(error, dict):
             raise IsolatedFailure(f"the isolated worker serving {meta.describe()} answered nonsense")
-        message = str(error.get("message"))[:_MAX_MESSAGE_CHARS]
+        # what a worker says may come from an attacker's code: bounded, and escaped for the log
+        message = _printable(str(error.get("message"))[:_MAX_MESSAGE_CHARS])
         field = error.get("field") if isinstance(error.get("field"), str) else None
         cls = _RELAYED.get(str(error.get("type")))
         if cls is None:

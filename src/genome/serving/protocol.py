@@ -48,18 +48,20 @@ def decode(data: bytes) -> dict[str, Any]:
     return message
 
 
-def write_frame(fd: int, data: bytes) -> None:
-    view = memoryview(_LENGTH.pack(len(data)) + data) if len(data) < 65536 else None
-    if view is None:
-        _write_all(fd, memoryview(_LENGTH.pack(len(data))))
-        view = memoryview(data)
-    _write_all(fd, view)
+def write_frame(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write one frame; ``WorkerTimeout`` when the other end stops reading past ``deadline`` (monotonic)."""
+    _write_all(fd, memoryview(_LENGTH.pack(len(data))), deadline)
+    _write_all(fd, memoryview(data), deadline)
 
 
-def _write_all(fd: int, view: memoryview) -> None:
+def _write_all(fd: int, view: memoryview, deadline: float | None) -> None:
     try:
         while view:
-            view = view[os.write(fd, view) :]
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                    raise WorkerTimeout()
+            view = view[os.write(fd, view[: 1 << 16]) :]  # a pipe takes 64 KiB without blocking
     except (BrokenPipeError, ConnectionResetError) as exc:
         raise WorkerGone(str(exc)) from exc
 
