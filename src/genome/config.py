@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     isolation_memory_bytes: int = Field(
         default=8 * 1024 * 1024 * 1024, gt=0, description="Address-space limit of each isolated worker."
     )
+    isolation_allow_partial: bool = Field(
+        default=False,
+        description="Start isolated workers where the kernel refuses namespaces (a container without "
+        "CAP_SYS_ADMIN or user namespaces), confined only by their user and limits; off: such workers do not start "
+        "and no model is served.",
+    )
     isolation_cache_size: int = Field(default=8, gt=0, description="Model versions each isolated worker keeps loaded.")
 
     @model_validator(mode="after")

@@ -295,3 +295,9 @@ def test_a_keras_archive_whose_header_understates_a_size_is_refused(server, kera
     before = _max_rss_mb()
     refused(server, rebuild(bundle, replace={manifest["modelFile"]: inner}), 400, "Keras archive")
     assert _max_rss_mb() - before < 200
+
+
+def test_a_member_that_is_both_a_file_and_a_folder_is_refused(server) -> None:
+    # Extracting it would fail on every load: refused at upload instead.
+    clash = rebuild(BUNDLE, add=[(f"{MANIFEST_OF_BUNDLE['modelFile']}/inside", b"x")])
+    refused(server, clash, 400, "both as a file and as a folder")

@@ -227,6 +227,7 @@ def test_without_namespaces_root_still_switches_user_and_says_the_confinement_is
     assert switched.returncode == 0, switched.stderr
     assert int(switched.stdout) == pwd.getpwnam("nobody").pw_uid
     assert "confinement is partial" in switched.stderr and "nobody" in switched.stderr
-    # Without another user, nothing would confine the command: it is not run.
-    as_root = launch(Confinement(hide=HOME, network=False))
-    assert as_root.returncode == 125 and "the command was not run" in as_root.stderr
+    # Without another user, nothing would confine the command: it is not run; nor when partial is not allowed.
+    for refused in (Confinement(hide=HOME, network=False), Confinement(user="nobody", hide=HOME, partial=False)):
+        result = launch(refused)
+        assert result.returncode == 125 and "the command was not run" in result.stderr, result.stderr

@@ -57,7 +57,15 @@ def _check_members(archive: zipfile.ZipFile, limits: ZipLimits, where: str) -> N
     if len(members) > limits.max_members:
         raise PayloadTooLarge(f"{where} has {len(members)} members; at most {limits.max_members}", field="artifact")
     total = 0
+    files = {info.filename for info in members if not info.is_dir()}
     for info in members:
+        folders = info.filename.rstrip("/").split("/")[:-1]
+        clash = next(
+            ("/".join(folders[:depth]) for depth in range(1, len(folders) + 1) if "/".join(folders[:depth]) in files),
+            None,
+        )
+        if clash is not None:
+            raise InvalidInput(f"{where} has {clash!r} both as a file and as a folder", field="artifact")
         check_member_name(info.filename.rstrip("/") if info.is_dir() else info.filename, f"a member of {where}")
         if stat.S_ISLNK(info.external_attr >> 16):
             raise InvalidInput(

@@ -80,6 +80,7 @@ class Confinement:
     file_bytes: int | None = None  # RLIMIT_FSIZE
     processes: int | None = None  # RLIMIT_NPROC
     workdir: Path | None = None  # cwd for the confined process (created, owned by `user`, 0700)
+    partial: bool = True  # where namespaces are refused, run with what is left (a warning); False: refuse to run
 
 
 def encode(confinement: Confinement) -> str:
@@ -104,8 +105,9 @@ def decode(text: str) -> Confinement:
             value = fields.get(name)
             if value is not None and (type(value) is not int or value < 0):
                 raise ConfinementError(f"{name} must be a whole number >= 0, not {value!r}")
-        if not isinstance(fields.get("network", True), bool):
-            raise ConfinementError("network must be true or false")
+        for flag in ("network", "partial"):
+            if not isinstance(fields.get(flag, True), bool):
+                raise ConfinementError(f"{flag} must be true or false")
         if fields.get("user") is not None and not isinstance(fields["user"], str):
             raise ConfinementError("user must be a string")
         hide = tuple(Path(path) for path in fields.get("hide", ()))
@@ -148,7 +150,7 @@ def apply(confinement: Confinement) -> None:
         except ConfinementError as exc:
             # A container without CAP_SYS_ADMIN, say. Another user still cannot read the server's private files
             # (0600/0700); without one, nothing would confine the command.
-            if account is None or account.pw_uid == 0:
+            if account is None or account.pw_uid == 0 or not confinement.partial:
                 raise
             namespaced = False
             print(
@@ -160,6 +162,8 @@ def apply(confinement: Confinement) -> None:
             )
     else:
         namespaced = _enter_user_namespace(confinement.network)
+        if not namespaced and not confinement.partial:
+            raise ConfinementError("user namespaces are not available, and a partial confinement was not allowed")
         if not namespaced:
             print(
                 "genome.sandbox: warning: user namespaces are not available, so the confinement is partial: "

@@ -81,6 +81,7 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
             file_bytes=settings.bundle_max_bytes,
             processes=512,
             workdir=homes / f"worker-{index}",
+            partial=settings.isolation_allow_partial,
         )
 
     return WorkerPool(

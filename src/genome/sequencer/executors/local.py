@@ -196,6 +196,8 @@ class LocalExecutor:
         flags = [item for name in sorted(launch.env) for item in ("-e", name)]  # values come from the environment
         # The host's network, so the step reaches this server at the loopback GENOME_URL it is given.
         run = [self.runtime, "run", "--rm", "--init", "--network", "host", "--name", _container_name(launch)]
+        # No capabilities (on the host's network, NET_RAW would let it sniff loopback traffic), no new privileges.
+        run += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         return [*run, *flags, launch.image]
 
     def start(self, launch: StepLaunch) -> LocalProcess:
