@@ -103,7 +103,7 @@ class ModelServer:
             format=record.artifact.format,
             isolated=record.artifact.isolated,
         )
-        if record.artifact.format == SPARK_FORMAT:
+        if record.artifact.format == SPARK_FORMAT and record.artifact.isolated is False:
             # Read by Genome's own Parquet reader into plain arrays: no pickle, no native model code.
             return Served(record, meta, loaded=load_version(models.artifact_bytes(self.artifacts, record), meta))
         if self.pool is None:
