@@ -19,6 +19,7 @@ import xgboost
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from bundles import rebuild
 from genome.formats.bundle import MANIFEST, pack
 from genome.modelstore.estimator import GenomeEstimator
 from genome.server.app import API_PREFIX
@@ -28,27 +29,6 @@ META = {"application": "search", "canonicalName": "/iris", "framework": "sklearn
 X, Y = load_iris(return_X_y=True)
 MODEL = LogisticRegression(max_iter=300).fit(X, Y)
 BUNDLE, MANIFEST_OF_BUNDLE = pack(MODEL, GenomeEstimator(MODEL, modality="tabular").bundle_fields())
-
-
-def rebuild(
-    bundle: bytes,
-    manifest: dict[str, Any] | None = None,
-    replace: dict[str, bytes] | None = None,
-    add: list[tuple[zipfile.ZipInfo | str, bytes]] | None = None,
-) -> bytes:
-    """``bundle`` with its manifest and members replaced, and members added, as an attacker would write it."""
-    replace = dict(replace or {})
-    if manifest is not None:
-        replace[MANIFEST] = json.dumps(manifest).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bundle)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            target.writestr(info, replace.pop(info.filename, None) or source.read(info))
-        for name, data in replace.items():
-            target.writestr(name, data)
-        for entry, data in add or []:
-            target.writestr(entry, data)
-    return out.getvalue()
 
 
 def upload(server, artifact: bytes, meta: dict[str, Any] = META) -> httpx.Response:

@@ -4,7 +4,6 @@ that hangs, dies, runs out of memory or writes garbage is replaced, and every mo
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -13,7 +12,6 @@ import shutil
 import signal
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sqlalchemy.engine import make_url
 
+from bundles import rebuild
 from genome.errors import InvalidInput
 from genome.explain.tabular import TabularExplainer
-from genome.formats.bundle import MANIFEST, pack
+from genome.formats.bundle import pack
 from genome.formats.trust import UntrustedContent
 from genome.modelstore.estimator import GenomeEstimator
 from genome.server.app import API_PREFIX
@@ -88,20 +87,6 @@ def open_dir() -> Iterator[Path]:
     path.chmod(0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def replaced(bundle: bytes, members: dict[str, bytes], manifest: dict[str, Any] | None = None) -> bytes:
-    """``bundle`` with these members (and its manifest) replaced or added, the rest kept byte for byte."""
-    members = dict(members)
-    if manifest is not None:
-        members[MANIFEST] = json.dumps(manifest).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bundle)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            target.writestr(info, members.pop(info.filename, None) or source.read(info))
-        for name, data in members.items():
-            target.writestr(name, data)
-    return out.getvalue()
 
 
 def upload(http: httpx.Client, bundle: bytes, name: str) -> httpx.Response:
@@ -181,7 +166,7 @@ def _explain_and_visualize(server, viewer: httpx.Client, version: str) -> None:
 @needs_root
 def test_a_payload_in_model_pkl_runs_only_confined_in_a_worker(attack) -> None:
     server, editor, viewer, bundle, manifest, code, marker, plant = attack
-    evil = replaced(bundle, {manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
+    evil = rebuild(bundle, replace={manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
     created = upload(editor, evil, "/evil")
     assert created.status_code == 201, created.text
     assert created.json()["artifact"]["isolated"] is True
@@ -196,7 +181,7 @@ def test_a_payload_in_model_pkl_runs_only_confined_in_a_worker(attack) -> None:
 def test_a_payload_in_fields_pkl_runs_only_confined_in_a_worker(attack) -> None:
     server, editor, viewer, bundle, manifest, code, marker, plant = attack
     fields = {"evil": Payload(code), "notes": (1, 2)}
-    evil = replaced(bundle, {"fields.pkl": pickle.dumps(fields, protocol=5)}, {**manifest, "pickledFields": ["evil"]})
+    evil = rebuild(bundle, {**manifest, "pickledFields": ["evil"]}, {"fields.pkl": pickle.dumps(fields, protocol=5)})
     created = upload(editor, evil, "/evil-fields")
     assert created.status_code == 201, created.text
     assert created.json()["artifact"]["isolated"] is True
@@ -214,7 +199,7 @@ def test_a_payload_in_fields_pkl_runs_only_confined_in_a_worker(attack) -> None:
 @needs_root
 def test_the_sdk_refuses_the_payload_without_trust_and_runs_nothing(attack) -> None:
     server, editor, _viewer, bundle, manifest, code, marker, _plant = attack
-    evil = replaced(bundle, {manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
+    evil = rebuild(bundle, replace={manifest["modelFile"]: pickle.dumps(Payload(code), protocol=5)})
     created = upload(editor, evil, "/evil")
     assert created.status_code == 201, created.text
     with pytest.raises(UntrustedContent, match=r"trust=True") as caught:
