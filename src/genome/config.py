@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(
         default=16,
         gt=0,
-        description="Model versions kept loaded in the server, with their fitted explainers and extracted trees.",
+        description="Model versions the server keeps ready to serve (the worker that holds each; Spark ML trees).",
     )
     explain_result_cache_size: int = Field(
         default=1024, ge=0, description="Finished explanations kept to answer repeated requests at once (0: none)."
