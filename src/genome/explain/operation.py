@@ -1,7 +1,7 @@
 """Explaining a loaded version: fit its modality's explainer once, then explain each request's payload.
 
-These run wherever the version is loaded (the server for trusted bundles, an isolated worker otherwise) and answer
-plain JSON-able dicts, which the service validates and completes (``genome.explain.service``).
+These run wherever the version is loaded (an isolated worker; the server for Spark ML trees) and answer plain
+JSON-able dicts, which the service validates and completes (``genome.explain.service``).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from genome.auth.principal import Principal
 from genome.errors import InvalidInput, PayloadTooLarge
@@ -28,8 +28,6 @@ MAX_TEXT_CHARS = 100_000
 
 ExplanationCache = LoadedCache[Explanation]
 """Finished explanations by version and request: versions are immutable and explanations deterministic."""
-
-M = TypeVar("M", bound=BaseModel)
 
 _PAYLOAD = {"tabular": "entries", "text": "text", "image": "image"}
 _ARTICLE = {"tabular": "a tabular", "text": "a text", "image": "an image"}
@@ -62,20 +60,6 @@ def _payload(served: Served, request: ExplainRequest) -> Any:
     return value
 
 
-def checked(schema: type[M], served: Served, answer: Any) -> M:
-    """The operation's answer as the response schema, with the version that answered; an answer that does not fit
-    (from a worker running untrusted code, say) is refused, never passed on."""
-    if not isinstance(answer, dict):
-        raise InvalidInput(f"{served.meta.describe()} answered no explanation", field="model")
-    try:
-        return schema.model_validate({**answer, "model": served.model})
-    except ValidationError as exc:
-        raise InvalidInput(
-            f"{served.meta.describe()} answered an explanation that is not well formed: {exc.errors()[0]['msg']}",
-            field="model",
-        ) from exc
-
-
 def explain(
     models: ModelServer,
     results: ExplanationCache | None,
@@ -103,7 +87,7 @@ def explain(
     params = {"payload": payload, "num_samples": request.num_samples, "target": request.target, "budget": text_budget}
 
     def compute() -> Explanation:
-        explanation: Explanation = checked(_READ[modality], served, served.call("explain", params))  # type: ignore[assignment]
+        explanation: Explanation = served.checked(_READ[modality], served.call("explain", params))  # type: ignore[assignment]
         return explanation
 
     if results is None:
@@ -116,4 +100,4 @@ def explain(
 def sample_explanations(models: ModelServer, principal: Principal, ref: VersionRef) -> SampleExplanationsRead:
     """The sample explanations saved with the version (``genome_model.explainer.sampleExplanations``)."""
     served = models.get(principal, ref)
-    return checked(SampleExplanationsRead, served, served.call("samples", {}))
+    return served.checked(SampleExplanationsRead, served.call("samples", {}))

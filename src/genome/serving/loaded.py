@@ -1,8 +1,8 @@
 """A model version loaded and ready to serve: its model, wrapper fields and manifest, and what operations built
 from them (fitted explainers, extracted trees), built once per version.
 
-The same object lives in the server process (bundles of trusted types) or in an isolated worker (bundles that
-carry code); the operations run on it alike in both.
+It lives in an isolated worker (in the server process only for Spark ML trees, which Genome reads itself); the
+operations run on it alike in both.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genome.errors import InvalidInput
-from genome.formats.bundle import extracted, inspect, unpack_fields
-from genome.formats.registry import SPARK_FORMAT, format_named
+from genome.formats.bundle import extracted, unpack, unpack_fields
+from genome.formats.registry import SPARK_FORMAT
 from genome.formats.trust import UntrustedContent
 
 __all__ = ["LoadedVersion", "VersionMeta", "load_version"]
@@ -65,18 +65,17 @@ class LoadedVersion:
 
 def load_version(data: bytes, meta: VersionMeta, *, trust: bool = False) -> LoadedVersion:
     """Load a verified bundle. Without ``trust`` only trusted content is read (``UntrustedContent`` otherwise);
-    only the isolated worker loads with ``trust=True``."""
-    info = inspect(data)
-    if info.untrusted and not trust:
-        raise UntrustedContent(info.untrusted, where=meta.describe())
-    with extracted(data) as (folder, manifest):
-        fields = unpack_fields(folder, manifest, trust=trust)
-        if manifest["format"] == SPARK_FORMAT:
-            # Spark ML models are served from the trees and coefficients Spark saved, read without a JVM.
-            from genome.visualize._spark import read_saved
+    only the isolated worker loads bundles that carry code, with ``trust=True``."""
+    try:
+        if meta.format != SPARK_FORMAT:
+            model, fields, manifest = unpack(data, trust=trust)
+            return LoadedVersion(meta, model, fields, manifest)
+        # Spark ML models are served from the trees and coefficients Spark saved, read without a JVM.
+        from genome.visualize._spark import read_saved
 
+        with extracted(data) as (folder, manifest):
+            fields = unpack_fields(folder, manifest, trust=trust)
             model = read_saved(folder / manifest["modelFile"], manifest["modelClass"], fields.get("feature_names"))
-        else:
-            fmt = format_named(manifest["format"])
-            model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
+    except UntrustedContent as exc:
+        raise UntrustedContent(exc.names, where=meta.describe()) from None
     return LoadedVersion(meta, model, fields, manifest)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from genome.auth.principal import Principal
 from genome.errors import InvalidInput
@@ -29,6 +31,8 @@ from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 
 __all__ = ["ModelServer", "Served", "resolve_ref"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def resolve_ref(db: Database, principal: Principal, ref: VersionRef) -> ModelVersionRead:
@@ -69,6 +73,19 @@ class Served:
         return ServedModel(
             id=self.record.id, canonicalName=self.record.canonicalName, versionNumber=self.record.versionNumber
         )
+
+    def checked(self, schema: type[M], answer: Any) -> M:
+        """An operation's answer as the response ``schema``, with the version that answered; an answer that does
+        not fit (from a worker running an attacker's code, say) is refused, never passed on."""
+        if not isinstance(answer, dict):
+            raise InvalidInput(f"{self.meta.describe()} gave no answer", field="model")
+        try:
+            return schema.model_validate({**answer, "model": self.model})
+        except ValidationError as exc:
+            raise InvalidInput(
+                f"{self.meta.describe()} gave an answer that is not well formed: {exc.errors()[0]['msg']}",
+                field="model",
+            ) from exc
 
     def call(self, operation: str, params: dict[str, Any]) -> Any:
         """The operation's answer: plain data from this process, or JSON from a worker (validate it)."""

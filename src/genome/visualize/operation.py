@@ -1,7 +1,7 @@
 """Visualizing a loaded version: extract its trees (or coefficients) once, then answer each view of them.
 
-Runs wherever the version is loaded (the server for trusted bundles, an isolated worker otherwise) and answers a
-plain JSON-able dict, which the service validates (``genome.visualize.service``).
+Runs wherever the version is loaded (an isolated worker; the server for Spark ML trees) and answers a plain
+JSON-able dict, which the service validates (``genome.visualize.service``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from typing import Any
 
 from genome.auth.principal import Principal
 from genome.errors import InvalidInput
-from genome.explain.service import checked
 from genome.serving.schemas import VersionRef
 from genome.serving.service import ModelServer
 from genome.visualize.schemas import (
@@ -31,8 +30,8 @@ def visualize(
     served = models.get(principal, ref)
     answer: Any = served.call("visualize", {**options.model_dump(), "limit": max_nodes})
     if isinstance(answer, dict) and answer.get("kind") == "linear":
-        return checked(LinearVisualizationRead, served, answer)
-    return checked(TreeVisualizationRead, served, answer)
+        return served.checked(LinearVisualizationRead, answer)
+    return served.checked(TreeVisualizationRead, answer)
 
 
 def visualization_svg(
