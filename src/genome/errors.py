@@ -9,6 +9,8 @@
     ├── Conflict (409)
     ├── TooManyRequests (429: e.g. a login locked after repeated failures)
     ├── ArtifactCorrupt (500 on the server: stored bytes no longer match their checksum)
+    ├── Unavailable (503: the isolated workers are all busy; retry later)
+    ├── TimedOut (504: an explanation or drawing ran past its time limit and was stopped)
     ├── InvalidSetting (a configuration value is unusable, also a ValueError)
     └── NotFitted (an estimator or explainer used before it was prepared, also an AttributeError)
 
@@ -31,8 +33,10 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "TimedOut",
     "TooManyRequests",
     "Unauthenticated",
+    "Unavailable",
     "error_from_envelope",
 ]
 
@@ -87,6 +91,18 @@ class ArtifactCorrupt(GenomeError):
     status = 500
 
 
+class Unavailable(GenomeError):
+    """The server cannot take the request now (its isolated workers are all busy); it may be retried."""
+
+    status = 503
+
+
+class TimedOut(GenomeError):
+    """The work a request asked for ran past its time limit and was stopped."""
+
+    status = 504
+
+
 class InvalidSetting(GenomeError, ValueError):
     status = 500
 
@@ -106,6 +122,8 @@ _BY_NAME: dict[str, type[GenomeError]] = {
         Conflict,
         TooManyRequests,
         ArtifactCorrupt,
+        Unavailable,
+        TimedOut,
     )
 }
 _BY_STATUS: dict[int, type[GenomeError]] = {
@@ -116,6 +134,8 @@ _BY_STATUS: dict[int, type[GenomeError]] = {
     409: Conflict,
     429: TooManyRequests,
     413: PayloadTooLarge,
+    503: Unavailable,
+    504: TimedOut,
 }
 
 

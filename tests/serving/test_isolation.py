@@ -277,7 +277,8 @@ def test_a_worker_that_misbehaves_is_a_clean_error_and_is_replaced(make_server, 
     started = time.monotonic()
     bad = server.http.post(EXPLAIN, json={"id": saved["id"], "entries": [[TRIGGER, *ROWS[0][1:]]]})
     error = clean_error(bad)
-    assert bad.status_code == 500 and "isolated worker" in error["message"], error
+    # ran out of time: 504, like a gateway's; crashed or answered nonsense: 500
+    assert bad.status_code == (504 if how == "sleep" else 500) and "isolated worker" in error["message"], error
     assert time.monotonic() - started < 30
     if how != "memory":  # an allocation past the limit is a MemoryError the model may survive
         assert server.app.state.runtime.models.pool.pids() != pids or "restarted" in error["message"]

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from genome.errors import GenomeError, InvalidInput, NotFitted, NotFound, PayloadTooLarge
+from genome.errors import GenomeError, InvalidInput, NotFitted, NotFound, PayloadTooLarge, TimedOut, Unavailable
 from genome.sandbox import Confinement, confined_argv
 from genome.serving.loaded import VersionMeta
 from genome.serving.protocol import WorkerGone, WorkerTimeout, decode, encode, read_frame, write_frame
@@ -40,6 +40,7 @@ log = logging.getLogger("genome.serving")
 # legitimate ones, 1,000 explained rows of many features, are tens of MB)
 _MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _MAX_LOG_LINE = 2000
+_LOG_LINES = 200  # per worker per minute: enough for a few tracebacks
 _START = 120.0  # seconds a worker may take to start (Python and its imports), apart from each request's timeout
 _MAX_MESSAGE_CHARS = 4000
 # The errors a worker may report as themselves; anything else it says becomes an IsolatedFailure.
@@ -51,7 +52,7 @@ _PASSED = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class IsolatedFailure(GenomeError):
-    """An isolated worker failed to answer: its model raised, it crashed or ran out of time (500)."""
+    """An isolated worker failed to answer: its model raised, it crashed or answered nonsense (500)."""
 
     status = 500
 
@@ -98,12 +99,25 @@ def _kill_user(user: str) -> None:
 
 def _relay(process: subprocess.Popen[bytes], index: int) -> None:
     """What a worker writes to stderr (tracebacks, a model's prints), into the server's log line by line, each
-    line bounded and marked as the worker's: the worker may run an attacker's code."""
+    line bounded and marked as the worker's, at most ``_LOG_LINES`` lines a minute: the worker may run an
+    attacker's code, which must not forge log lines nor fill the server's disk."""
     assert process.stderr is not None
+    window, logged, dropped = time.monotonic(), 0, 0
     with contextlib.suppress(OSError, ValueError):
         while line := process.stderr.readline(_MAX_LOG_LINE):
+            now = time.monotonic()
+            if now - window >= 60:
+                if dropped:
+                    log.warning("isolated worker %d (pid %d): %d lines not logged", index, process.pid, dropped)
+                window, logged, dropped = now, 0, 0
+            if logged >= _LOG_LINES:
+                dropped += 1
+                continue
+            logged += 1
             text = _printable(line.decode("utf-8", "replace").rstrip())
             log.warning("isolated worker %d (pid %d): %s", index, process.pid, text)
+    if dropped:
+        log.warning("isolated worker %d (pid %d): %d lines not logged", index, process.pid, dropped)
 
 
 class _Worker:
@@ -188,7 +202,7 @@ class _Worker:
                 answer = self._exchange(header, bundle(), deadline)
         except WorkerTimeout:
             self.stop()
-            raise IsolatedFailure(
+            raise TimedOut(
                 f"{what} took longer than {self.pool.timeout:g} s in its isolated worker, which was restarted "
                 "(GENOME_ISOLATION_TIMEOUT_SECONDS)"
             ) from None
@@ -270,7 +284,7 @@ class WorkerPool:
         # A worker busy past a request's timeout is replaced by the request that holds it; waiting longer means
         # the pool is overloaded.
         if not worker.lock.acquire(timeout=2 * self.timeout):
-            raise IsolatedFailure("the isolated workers are busy; try again later")
+            raise Unavailable("the isolated workers are busy; try again later")
         try:
             return send(worker)
         finally:
