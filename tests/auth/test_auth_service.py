@@ -89,6 +89,32 @@ def test_a_right_password_clears_the_users_counts_but_not_the_clients(users: Dat
         service.login(users, "bob", "bob-secret-1", client="c1", policy=POLICY)
 
 
+def test_counters_of_past_guesses_are_forgotten_so_the_table_stays_bounded(
+    users: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = replace(POLICY, lockout_seconds=600)
+    clock = [1_000_000_000_000]
+    monkeypatch.setattr(service, "now_ms", lambda: clock[0])
+    monkeypatch.setattr(service, "_next_prune", 0)
+    for attempt in range(40):  # guesses at ever new usernames, from ever new addresses
+        with pytest.raises(Unauthenticated):
+            service.login(users, f"user{attempt}", "nope-nope", client=f"c{attempt}", policy=policy)
+    for _ in range(3):  # and one address that gets itself locked out of ann
+        with pytest.raises(Unauthenticated):
+            service.login(users, "ann", "nope-nope", client="attacker", policy=policy)
+    with users.read() as session:
+        assert session.scalar(text("select count(*) from login_failures")) == 40 * 3 + 3
+
+    clock[0] += (policy.window_seconds + 1) * 1000  # every window has passed, the attacker's lock has not
+    with pytest.raises(Unauthenticated):
+        service.login(users, "bob", "nope-nope", client="c-new", policy=policy)
+    with users.read() as session:
+        keys = set(session.scalars(text("select key from login_failures")))
+    assert keys == {"pair:attacker|ann", "pair:c-new|bob", "client:c-new", "user:bob"}
+    with pytest.raises(TooManyRequests):  # pruning forgot no lock
+        service.login(users, "ann", "ann-secret-1", client="attacker", policy=policy)
+
+
 def test_tokens_work_until_revoked_and_store_only_a_hash(users: Database) -> None:
     ann = Principal("ann", {"search": "editor"})
     created = service.create_token(users, ann, TokenCreate(name="laptop"))

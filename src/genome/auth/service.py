@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -218,11 +218,28 @@ def _lock_failures(session: Session, keys: list[str], now: int) -> list[LoginFai
     return list(session.scalars(query))
 
 
+_PRUNE_EVERY_MS = 60_000
+_next_prune = 0  # in this process; two processes pruning at once is harmless
+
+
+def _prune_failures(session: Session, policy: LoginPolicy, now: int) -> None:
+    """Forget counters whose window has passed and that lock nothing (they would start over anyway), at most
+    once a minute: guesses at ever new usernames must not grow the table without end."""
+    global _next_prune
+    if now < _next_prune:
+        return
+    _next_prune = now + _PRUNE_EVERY_MS
+    expired = LoginFailures.first_failure < now - policy.window_seconds * 1000
+    unlocked = or_(LoginFailures.locked_until.is_(None), LoginFailures.locked_until <= now)
+    session.execute(delete(LoginFailures).where(expired, unlocked))
+
+
 def _reserve_attempt(db: Database, limits: dict[str, int], policy: LoginPolicy, now: int) -> None:
     """Count a login attempt as a failure before its password is checked, in one transaction with the lock check:
     concurrent guesses queue here, so no more than a limit's worth of them reach the (slow) check. Raises 429,
     counting nothing, while any of the counters is locked."""
     with db.write() as session:
+        _prune_failures(session, policy, now)
         rows = _lock_failures(session, list(limits), now)
         locked = max((row.locked_until or 0) for row in rows)
         if locked > now:
