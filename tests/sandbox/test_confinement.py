@@ -119,6 +119,31 @@ def test_a_hidden_path_cannot_be_read_even_by_root(open_dir: Path) -> None:
 
 
 @needs_root
+def test_a_private_tmp_shares_nothing_with_others_and_keeps_the_home_inside_it(open_dir: Path) -> None:
+    planted = open_dir / "planted"  # what another user left in the shared /tmp
+    planted.write_text("from outside")
+    shm = Path(f"/dev/shm/genome-sandbox-{uuid.uuid4().hex[:8]}")
+    home = open_dir / "home"
+    code = (
+        "import os, pathlib\n"
+        f"print(os.path.exists({str(planted)!r}), os.path.exists({str(open_dir)!r}))\n"
+        f"pathlib.Path('/tmp/left-behind').write_text('x'); pathlib.Path({str(shm)!r}).write_text('x')\n"
+        "pathlib.Path('in-home').write_text('kept')\n"
+        "print(os.getcwd(), sorted(os.listdir('/tmp')))"
+    )
+    try:
+        result = run(Confinement(user="nobody", hide=HOME, workdir=home, private_tmp=True), code)
+        assert result.returncode == 0, result.stderr
+        seen, where = result.stdout.splitlines()
+        assert seen == "False True"  # the home's parents are there again, nothing else of the shared /tmp
+        assert where == f"{home} ['{open_dir.name}', 'left-behind']"
+        assert not Path("/tmp/left-behind").exists() and not shm.exists()
+        assert (home / "in-home").read_text() == "kept"  # the home is the real folder, on disk
+    finally:
+        shm.unlink(missing_ok=True)
+
+
+@needs_root
 def test_a_hidden_working_folder_is_left_for_the_hidden_one(open_dir: Path) -> None:
     """A command started in a folder that gets hidden must not keep reaching it through its old handle."""
     secret = open_dir / "secret"

@@ -51,6 +51,10 @@ _KEPT_FLAGS = {
     os.ST_RELATIME: _MS_RELATIME,
 }
 _TMPFS_OPTIONS = b"mode=0755,size=1m,nr_inodes=1024"
+# The world-writable folders every process shares. Private ones are in memory, so they are small: the worker's
+# home (its TMPDIR, where bundles are extracted) stays on disk.
+_SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+_SCRATCH_OPTIONS = b"mode=1777,size=256m,nr_inodes=65536"
 _LIMITS = {
     "memory_bytes": resource.RLIMIT_AS,
     "cpu_seconds": resource.RLIMIT_CPU,
@@ -80,6 +84,7 @@ class Confinement:
     file_bytes: int | None = None  # RLIMIT_FSIZE
     processes: int | None = None  # RLIMIT_NPROC
     workdir: Path | None = None  # cwd for the confined process (created, owned by `user`, 0700)
+    private_tmp: bool = False  # a fresh /tmp, /var/tmp and /dev/shm of its own (workdir stays where it is)
     partial: bool = True  # where namespaces are refused, run with what is left (a warning); False: refuse to run
 
 
@@ -105,7 +110,7 @@ def decode(text: str) -> Confinement:
             value = fields.get(name)
             if value is not None and (type(value) is not int or value < 0):
                 raise ConfinementError(f"{name} must be a whole number >= 0, not {value!r}")
-        for flag in ("network", "partial"):
+        for flag in ("network", "partial", "private_tmp"):
             if not isinstance(fields.get(flag, True), bool):
                 raise ConfinementError(f"{flag} must be true or false")
         if fields.get("user") is not None and not isinstance(fields["user"], str):
@@ -177,6 +182,8 @@ def apply(confinement: Confinement) -> None:
     cwd = _current_folder()
     if confinement.workdir is not None:
         _make_workdir(confinement.workdir, account)
+    if namespaced and confinement.private_tmp:
+        _private_tmp(confinement.workdir)
     if account is not None and root:
         _switch(account)
     _chdir(confinement.workdir, cwd)
@@ -298,6 +305,26 @@ def _cover(path: str) -> None:
     else:
         _mount(b"/dev/null", path, None, _MS_BIND)
         _mount(None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _kept_flags(path))
+
+
+def _private_tmp(workdir: Path | None) -> None:
+    """An empty tmpfs of its own over each shared scratch folder, so that nothing passes through them between
+    this process and others (another application's worker, a step); ``workdir``, when inside one of them, is
+    bound back at its path."""
+    folders = [folder for folder in _SHARED_TMP if os.path.isdir(folder) and not os.path.islink(folder)]
+    kept = os.path.realpath(workdir) if workdir is not None else None
+    handle = os.open(kept, os.O_PATH | os.O_CLOEXEC) if kept and _within(kept, folders) else None
+    try:
+        for folder in folders:
+            _mount(b"tmpfs", folder, b"tmpfs", _MS_NOSUID | _MS_NODEV, _SCRATCH_OPTIONS)
+        if handle is not None and kept is not None:
+            _make_mountpoint(kept)
+            _mount(f"/proc/self/fd/{handle}".encode(), kept, None, _MS_BIND)
+    except OSError as exc:
+        raise ConfinementError(f"could not make a private /tmp: {exc}") from None
+    finally:
+        if handle is not None:
+            os.close(handle)
 
 
 def _set_limits(confinement: Confinement) -> None:

@@ -63,7 +63,7 @@ def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
 
 def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
     """The workers that load bundles carrying code: each as its own user when this server is root, without
-    network, the server's files hidden, limited in memory, CPU time, file size and processes."""
+    network, the server's files hidden, a /tmp of its own, limited in memory, CPU time, file size and processes."""
     users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
     if os.geteuid() == 0:
         for user in users:
@@ -81,6 +81,7 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
             file_bytes=settings.bundle_max_bytes,
             processes=512,
             workdir=homes / f"worker-{index}",
+            private_tmp=True,  # nothing passes between applications, nor from steps, through /tmp or /dev/shm
             partial=settings.isolation_allow_partial,
         )
 
