@@ -104,11 +104,13 @@ def test_a_schedule_fires_only_while_its_owner_holds_the_editor_role(server, ste
         stored[owner] = http.post(STORE, json=body).json()
     accounts.set_role("alice", "search", "viewer")  # both before their first firing
     accounts.delete_user("bob")
+    # Someone else gets the name, with the editor role: bob's schedule is not theirs.
+    accounts.create_user("bob", "another-bob-password", {"search": "editor"})
     time.sleep(5)
     assert not marker.exists(), "a step ran for an owner without the editor role"
     for owner, reason in (
         ("alice", "alice no longer holds the editor role in application search"),
-        ("bob", "bob no longer exists"),
+        ("bob", "the account bob was created after this was stored, by an earlier account of that name"),
     ):
         fired = runs_of(server, stored[owner]["id"])
         # Each firing is recorded once, as skipped, with why; the schedule keeps its phase rather than retrying.

@@ -436,8 +436,12 @@ def mint_run_token(
         return presented, credential.id
 
 
-def missing_role(session: Session, username: str, application: str, role: str = "editor") -> str | None:
-    """Why ``username`` cannot act with ``role`` in ``application`` now, or None when they can.
+def missing_role(
+    session: Session, username: str, application: str, role: str = "editor", *, since: int | None = None
+) -> str | None:
+    """Why ``username`` cannot act with ``role`` in ``application`` now, or None when they can. With ``since``
+    (when the username was given the work, in ms): also when the account was created after that, so an account
+    deleted and created again under the same name does not inherit what the old one left (its schedules).
 
     Takes the caller's session: the Sequencer asks inside the transaction that fires a schedule or starts a run,
     so the answer holds for what that transaction does.
@@ -451,6 +455,8 @@ def missing_role(session: Session, username: str, application: str, role: str = 
     user = session.get(User, username)
     if user is None:
         return f"{username} no longer exists"
+    if since is not None and user.created > since:
+        return f"the account {username} was created after this was stored, by an earlier account of that name"
     if not Principal(username, _roles(user)).can(application, role):
         return f"{username} no longer holds the {role} role in application {application}"
     return None

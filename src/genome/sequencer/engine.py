@@ -301,7 +301,9 @@ class Sequencer:
                         )
                         # A schedule acts as its owner, so only while the owner may still run pipelines here; a
                         # firing without them is kept, skipped with why, where operators list runs.
-                        missing = auth.missing_role(session, pipeline.created_by, spec.application)
+                        missing = auth.missing_role(
+                            session, pipeline.created_by, spec.application, since=pipeline.created
+                        )
                         if missing is not None:
                             _skip(run, missing)
                         session.add(run)
@@ -335,7 +337,7 @@ class Sequencer:
                 attempts = {step.step_name: len(step.attempts) for step in run.steps}
                 # Its token would carry no more than what the creator holds now; a run they may no longer start
                 # is not started (nor resumed), rather than left to fail step by step.
-                missing = auth.missing_role(session, run.created_by, run.application)
+                missing = auth.missing_role(session, run.created_by, run.application, since=run.created)
                 session.expunge(run)
             run.owner = driven.lease  # what every write checks the row still holds
             if missing is not None:
