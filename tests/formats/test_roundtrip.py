@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import threading
 import time
@@ -36,8 +37,9 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from torch import nn
 
+from bundles import rebuild
 from genome.errors import InvalidInput
-from genome.formats.bundle import pack, read_manifest
+from genome.formats.bundle import pack, read_manifest, unpack
 from genome.formats.registry import class_path
 from genome.formats.trust import UntrustedContent
 from genome.modelstore.client import ModelStore
@@ -505,3 +507,53 @@ def test_bundle_records_the_versions_of_the_libraries_the_model_needs(name: str,
     assert sorted(manifest["libraries"]) == sorted(["python", *libraries])
     for library in libraries:
         assert manifest["libraries"][library] == importlib.import_module(library).__version__
+
+
+class _Marker:
+    """Unpickling this writes a file: what an attacker would put in weights.pt."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.path, "w"))
+
+
+def test_a_pytorch_module_loads_without_trust_into_a_module_of_the_callers_code(
+    make_server: Callable[..., Any], tmp_path: Any
+) -> None:
+    net, data = _torch_net()
+    with torch.no_grad():
+        expected = net(data).numpy()
+    with make_server("sqlite").store() as store:
+        record = store.save_model(GenomeEstimator(net), {"application": "roundtrip", "canonicalName": "/weights"})
+        assert record["artifact"]["isolated"] is True
+        with pytest.raises(UntrustedContent, match="into="):
+            store.load_model(record["id"])
+        loaded = store.load_model(record["id"], into=TinyNet())
+        with torch.no_grad():
+            np.testing.assert_array_equal(loaded.estimator(data).numpy(), expected)
+        assert loaded.estimator.training is False
+
+        class Wider(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.hidden = nn.Linear(4, 32)
+
+        with pytest.raises(InvalidInput, match="do not fit") as caught:
+            store.load_model(record["id"], into=Wider())
+        assert caught.value.field == "into"
+        with pytest.raises(InvalidInput, match="into= is for PyTorch") as caught:
+            forest = RandomForestRegressor(n_estimators=2).fit(DIABETES_X, DIABETES_Y)
+            saved = store.save_model(GenomeEstimator(forest), {"application": "roundtrip", "canonicalName": "/rf"})
+            store.load_model(saved["id"], into=TinyNet())
+        assert caught.value.field == "into"
+
+    # weights.pt that is not only weights: refused by weights_only, nothing runs
+    bundle, _ = pack(net, GenomeEstimator(net).bundle_fields())
+    marker = tmp_path / "ran"
+    hostile = io.BytesIO()
+    torch.save({"hidden.weight": _Marker(str(marker))}, hostile)
+    with pytest.raises(UntrustedContent, match="more than weights"):
+        unpack(rebuild(bundle, replace={"weights.pt": hostile.getvalue()}), into=TinyNet())
+    assert not marker.exists()

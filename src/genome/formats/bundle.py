@@ -40,7 +40,7 @@ import numpy as np
 from genome.errors import InvalidInput, PayloadTooLarge
 from genome.formats.archive import ZipLimits, check_member_name, open_checked, read_member, verify_members
 from genome.formats.describe import describe
-from genome.formats.registry import ModelFormat, class_path, format_for, format_named
+from genome.formats.registry import ModelFormat, WeightsFormat, class_path, format_for, format_named
 from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
 
 __all__ = [
@@ -254,7 +254,12 @@ class BundleInfo:
     """A checked bundle's manifest and what in it could run code when loaded (empty: nothing)."""
 
     manifest: dict[str, Any]
-    untrusted: frozenset[str]
+    untrusted_model: frozenset[str]  # in the model's own files
+    untrusted_fields: frozenset[str]  # in the wrapper fields (a preprocessing function, say)
+
+    @property
+    def untrusted(self) -> frozenset[str]:
+        return self.untrusted_model | self.untrusted_fields
 
     @property
     def isolated(self) -> bool:
@@ -315,12 +320,11 @@ def inspect(data: bytes | BinaryIO, limits: BundleLimits | None = None) -> Bundl
             except KeyError as exc:
                 raise InvalidInput(f"artifact lacks {name!r}", field="artifact") from exc
 
-        untrusted = format_named(manifest["format"]).untrusted(manifest, read)
-        if manifest.get("pickledFields"):
-            untrusted |= untrusted_globals(read(_FIELDS))
+        in_model = format_named(manifest["format"]).untrusted(manifest, read)
+        in_fields = untrusted_globals(read(_FIELDS)) if manifest.get("pickledFields") else set()
         if _SAMPLES in archive.namelist():
             _check_npz(read(_SAMPLES))
-    return BundleInfo(manifest, frozenset(untrusted))
+    return BundleInfo(manifest, frozenset(in_model), frozenset(in_fields))
 
 
 _UNPACK_PREFIX = "genome-unpack-"
@@ -351,20 +355,29 @@ def extracted(data: bytes) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 
 def unpack(
-    data: bytes, formats: list[ModelFormat] | None = None, *, trust: bool = False
+    data: bytes, formats: list[ModelFormat] | None = None, *, trust: bool = False, into: Any = None
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The model, its wrapper fields and the manifest, from a bundle's bytes; saved sample explanations come
     back as a dict of arrays in ``fields["samples"]``.
 
     Without ``trust``, a bundle that carries code (see ``inspect``) raises ``UntrustedContent`` before anything in
     it is read, and the rest is read with ``TrustedUnpickler``; ``trust=True`` runs whatever the bundle holds.
+    ``into``, for a format that keeps a model's weights apart from its code (PyTorch): a model built by the caller
+    from their own code, which receives the stored weights, so the bundle's code is never needed.
     """
     info = inspect(data)
-    if info.untrusted and not trust:
-        raise UntrustedContent(info.untrusted)
+    fmt = format_named(info.manifest["format"], formats)
+    weights = fmt if isinstance(fmt, WeightsFormat) else None
+    if into is not None and weights is None:
+        raise InvalidInput(f"into= is for PyTorch models, not for {fmt.name} ones; leave it out", field="into")
+    untrusted = info.untrusted_fields if into is not None else info.untrusted
+    if untrusted and not trust:
+        raise UntrustedContent(untrusted)
     with extracted(data) as (folder, manifest):
-        fmt = format_named(manifest["format"], formats)
-        model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
+        if into is not None and weights is not None:
+            model = weights.load_weights(folder, manifest["modelClass"], into)
+        else:
+            model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
         fields = unpack_fields(folder, manifest, trust=trust)
     return model, fields, manifest
 

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import cloudpickle
 
@@ -22,6 +22,7 @@ from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_glob
 __all__ = [
     "SPARK_FORMAT",
     "ModelFormat",
+    "WeightsFormat",
     "class_path",
     "default_formats",
     "format_for",
@@ -49,6 +50,17 @@ class ModelFormat(Protocol):
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         """The model from its files; ``trust=False`` reads only what cannot run code (``UntrustedContent``
         otherwise)."""
+        ...
+
+
+@runtime_checkable
+class WeightsFormat(ModelFormat, Protocol):
+    """A format that also keeps the model's weights apart from its code, in a form that loads without running
+    code, so that whoever has the model's code can load a bundle they do not trust."""
+
+    def load_weights(self, folder: Path, model_class: str, into: Any) -> Any:
+        """``into`` (a model built from the caller's code) with the bundle's weights; ``InvalidInput`` when they
+        do not fit it."""
         ...
 
 
@@ -144,9 +156,12 @@ def _keras_code(config: Any) -> list[str]:
 
 
 class _Torch:
-    """``torch.save`` of the whole module; cloudpickle carries classes defined in a training script."""
+    """``torch.save`` of the whole module, cloudpickle carrying classes defined in a training script, and its
+    ``state_dict`` beside it in ``weights.pt``: tensors only, which ``torch.load(weights_only=True)`` reads without
+    running code, into a module built from the reader's own code."""
 
     name = "torch"
+    _WEIGHTS = "weights.pt"
 
     def matches(self, model: Any) -> bool:
         return any(cls.__module__ == "torch.nn.modules.module" for cls in type(model).__mro__)
@@ -155,10 +170,38 @@ class _Torch:
         import torch
 
         torch.save(model, folder / "model.pt", pickle_module=cloudpickle)
+        torch.save(model.state_dict(), folder / self._WEIGHTS)
         return "model.pt"
 
+    def load_weights(self, folder: Path, model_class: str, into: Any) -> Any:
+        torch = _require("torch", "torch")
+        if not isinstance(into, torch.nn.Module):
+            raise InvalidInput(
+                f"into= must be a torch.nn.Module to receive the weights of a {model_class}", field="into"
+            )
+        weights = folder / self._WEIGHTS
+        if not weights.is_file():
+            raise InvalidInput(
+                "this PyTorch version was saved before Genome kept weights apart from code; only trust=True loads it",
+                field="into",
+            )
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # what weights_only refuses: anything but tensors and plain containers
+            raise UntrustedContent([f"{self._WEIGHTS} holds more than weights ({exc})"]) from None
+        try:
+            into.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise InvalidInput(
+                f"the stored weights do not fit the module given as into=: {exc}", field="into"
+            ) from None
+        return into.eval()
+
     def untrusted(self, manifest: dict[str, Any], read: Callable[[str], bytes]) -> set[str]:
-        return {f"a whole PyTorch module ({manifest['modelClass']}) saved with torch.save"}
+        return {
+            f"a whole PyTorch module ({manifest['modelClass']}) saved with torch.save; to load its weights alone "
+            "without running its code, pass into= a module built from your own code"
+        }
 
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         if not trust:

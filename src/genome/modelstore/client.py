@@ -113,6 +113,7 @@ class ModelStore(ApiClient):
         version_name: str | None = None,
         alias: str | None = None,
         trust: bool = False,
+        into: Any = None,
     ) -> GenomeEstimator:
         """Load a stored model: by ``id``, or by ``application`` + ``canonical_name`` (latest, or the version
         given by ``version_number``, ``version_name`` or ``alias``).
@@ -121,7 +122,8 @@ class ModelStore(ApiClient):
         formats (XGBoost JSON, LightGBM text, Keras without Lambda layers, scikit-learn models of Genome's trusted
         types) load as they are; a bundle that carries code (a lambda, a class from a training script, a whole
         PyTorch module) runs that code when loaded, so it loads only with ``trust=True``: pass it for models saved
-        by people you trust, as you would run their scripts.
+        by people you trust, as you would run their scripts. A PyTorch model loads without trust into a module
+        built from your own code: ``load_model(id, into=Net())`` reads only its weights (``weights_only=True``).
         """
         if id is None:
             if not (application and canonical_name):
@@ -135,7 +137,7 @@ class ModelStore(ApiClient):
         if hashlib.sha256(data).hexdigest() != headers.get("x-genome-sha256"):
             raise ArtifactCorrupt(f"the artifact of model version {id} changed in transit")
         try:
-            model, fields, _manifest = unpack(data, trust=trust)
+            model, fields, _manifest = unpack(data, trust=trust, into=into)
         except UntrustedContent as exc:
             raise UntrustedContent(exc.names, where=f"model version {id}") from None
         return GenomeEstimator.from_bundle_fields(model, fields)
