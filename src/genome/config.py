@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="Comma-separated names of this server's environment variables that steps also get, e.g. "
         "AWS_PROFILE,HTTPS_PROXY. Steps otherwise get only PATH, HOME, LANG, LC_ALL, TZ and their own variables.",
     )
+    hidden_paths: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(Path("/run/secrets"), Path("/var/run/secrets")),
+        description="Comma-separated paths that pipeline steps and isolated workers never see, beside the server's "
+        "own files (its home, GENOME_HOME, database, artifacts, logs): secrets mounted for the server. Workers also "
+        "never see /run, /var, /home, /srv, /mnt, /media nor the server's working folder.",
+    )
     sequencer_max_runs: int = Field(default=8, gt=0, description="Runs this server drives at once.")
     sequencer_lease_seconds: float = Field(
         default=30.0,
@@ -189,6 +195,19 @@ class Settings(BaseSettings):
     def _split_names(cls, value: Any) -> Any:
         return tuple(name.strip() for name in value.split(",") if name.strip()) if isinstance(value, str) else value
 
+    @field_validator("hidden_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @field_validator("hidden_paths")
+    @classmethod
+    def _check_paths(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        relative = [str(path) for path in value if not path.is_absolute() or path == Path("/")]
+        if relative:
+            raise ValueError(f"hidden paths must be absolute and not /: {', '.join(relative)}")
+        return value
+
     @field_validator("step_env_passthrough")
     @classmethod
     def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -216,7 +235,9 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        shown = "" if default is None or default == () else f"`{default}`"
+        if isinstance(default, tuple):  # as it is written in the variable: comma-separated
+            default = ",".join(str(item) for item in default)
+        shown = "" if default is None or default == "" else f"`{default}`"
         rows.append(f"| `GENOME_{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(rows)
 

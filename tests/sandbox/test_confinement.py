@@ -144,6 +144,21 @@ def test_a_private_tmp_shares_nothing_with_others_and_keeps_the_home_inside_it(o
 
 
 @needs_root
+def test_an_interpreter_installed_under_tmp_still_runs_under_a_private_tmp(open_dir: Path) -> None:
+    """A checkout in /tmp (as CI makes) with its virtual environment there: the private /tmp must not cover it."""
+    venv = open_dir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next(venv.glob("lib/python*/site-packages"))
+    outer = [path for path in sys.path if path.endswith("site-packages")]  # with their .pth files
+    (site / "outer.pth").write_text("".join(f"import site; site.addsitedir({path!r})\n" for path in outer))
+    python = str(venv / "bin" / "python")
+    confinement = Confinement(user="nobody", hide=HOME, workdir=open_dir / "home", private_tmp=True)
+    argv = [python, "-I", "-m", "genome.sandbox", encode(confinement), "--", python, "-c", "import sklearn; print(1)"]
+    result = subprocess.run(argv, env={"PATH": os.defpath}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr
+
+
+@needs_root
 def test_a_hidden_working_folder_is_left_for_the_hidden_one(open_dir: Path) -> None:
     """A command started in a folder that gets hidden must not keep reaching it through its old handle."""
     secret = open_dir / "secret"

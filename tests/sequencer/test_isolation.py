@@ -93,9 +93,15 @@ def _targets(server, home: Path) -> dict[str, str]:
 
 
 @needs_root
-def test_a_step_cannot_read_the_servers_environ_database_artifacts_or_home(make_server, server_home) -> None:
-    server = make_server("sqlite")
-    targets = _targets(server, server_home)
+def test_a_step_cannot_read_the_servers_environ_database_artifacts_home_or_mounted_secrets(
+    make_server, server_home, step_dir: Path
+) -> None:
+    secrets = step_dir / "secrets"  # as a Kubernetes service-account token mounted for the server
+    secrets.mkdir(mode=0o755)
+    (secrets / "token").write_text("service-account token")
+    (secrets / "token").chmod(0o644)
+    server = make_server("sqlite", hidden_paths=f"/nonexistent,{secrets}")
+    targets = {**_targets(server, server_home), "mounted": str(secrets / "token")}
     for path in targets.values():
         assert Path(path).read_bytes()  # each exists and holds something worth stealing
     run, log = run_step(server, PROBE, {"targets": {**targets, "control": "/etc/hostname"}})

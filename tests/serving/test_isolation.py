@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import pwd
+import re
 import shutil
 import signal
 import tempfile
@@ -75,8 +76,12 @@ try:
     out["connected"] = True
 except OSError:
     out["connected"] = False
-with open({marker!r}, "a") as handle:
-    handle.write(json.dumps(out) + "\\n")
+try:  # what reaches this file ran outside a worker, or in one that sees /run
+    with open({marker!r}, "a") as handle:
+        handle.write(json.dumps(out) + "\\n")
+except OSError:
+    pass
+raise RuntimeError("PROBE" + json.dumps(out) + "PROBE")  # a worker's one way out: its answer
 """
 
 
@@ -109,6 +114,12 @@ def reports(marker: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in marker.read_text().splitlines()] if marker.exists() else []
 
 
+def answered(*responses: httpx.Response) -> list[dict[str, Any]]:
+    """The reports the payload gave back in the errors of these responses."""
+    found = [re.findall(r"PROBE(\{.*?\})PROBE", response.json()["error"]["message"]) for response in responses]
+    return [json.loads(report) for reports in found for report in reports]
+
+
 @pytest.fixture(scope="module")
 def forest() -> RandomForestRegressor:
     return RandomForestRegressor(n_estimators=20, max_depth=4, random_state=0).fit(DIABETES.data, DIABETES.target)
@@ -127,6 +138,9 @@ def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
     viewer = server.client(server.token_for("vera", {"search": "viewer"}))
     secret = server.settings.home / "secret.txt"
     secret.write_text("GENOME_HOME secret")
+    mounted = open_dir / "secret"  # as a secret mounted in /run for the server, readable by anyone
+    mounted.write_text("mounted secret")
+    mounted.chmod(0o644)
     bundle, manifest = forest_bundle(forest)
     assert upload(editor, bundle, "/honest").status_code == 201
     stored = server.app.state.runtime.artifacts
@@ -136,6 +150,7 @@ def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
         "database": str(make_url(server.settings.database_url).database),
         "genome_home": str(secret),
         "artifact": str(honest_blob),
+        "mounted": str(mounted),
     }
     for path in targets.values():
         assert Path(path).read_bytes()  # each is there, holding something worth stealing
@@ -145,9 +160,9 @@ def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
     return server, editor, viewer, bundle, manifest, code, marker, plant
 
 
-def assert_confined(server, marker: Path, plant: Path) -> None:
-    found = reports(marker)
+def assert_confined(server, found: list[dict[str, Any]], marker: Path, plant: Path) -> None:
     assert found, "the payload never ran in a worker"
+    assert not reports(marker)  # nor anywhere that sees /run
     settings = server.settings
     users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
     sandboxes = {pwd.getpwnam(user).pw_uid for user in users} if os.geteuid() == 0 else {os.geteuid()}
@@ -159,11 +174,14 @@ def assert_confined(server, marker: Path, plant: Path) -> None:
     assert not plant.exists()  # whatever it wrote went to the empty tmpfs over the server's home
 
 
-def _explain_and_visualize(server, viewer: httpx.Client, version: str) -> None:
+def _explain_and_visualize(server, viewer: httpx.Client, version: str) -> list[dict[str, Any]]:
     started = time.monotonic()
-    clean_error(viewer.post(EXPLAIN, json={"id": version, "entries": ROWS}))
-    clean_error(viewer.get(f"{MODELS}/{version}/visualization"))
+    explained = viewer.post(EXPLAIN, json={"id": version, "entries": ROWS})
+    visualized = viewer.get(f"{MODELS}/{version}/visualization")
+    for response in (explained, visualized):
+        clean_error(response)
     assert time.monotonic() - started < server.settings.isolation_timeout_seconds
+    return answered(explained, visualized)
 
 
 @needs_root
@@ -175,8 +193,8 @@ def test_a_payload_in_model_pkl_runs_only_confined_in_a_worker(attack) -> None:
     assert created.json()["artifact"]["isolated"] is True
     assert not reports(marker)  # storing it ran nothing
 
-    _explain_and_visualize(server, viewer, created.json()["id"])
-    assert_confined(server, marker, plant)
+    found = _explain_and_visualize(server, viewer, created.json()["id"])
+    assert_confined(server, found, marker, plant)
     assert any(pid is not None for pid in server.app.state.runtime.models.pool.pids())
 
 
@@ -189,14 +207,8 @@ def test_a_payload_in_fields_pkl_runs_only_confined_in_a_worker(attack) -> None:
     assert created.status_code == 201, created.text
     assert created.json()["artifact"]["isolated"] is True
 
-    # The forest itself is sound: the worker may well explain it once the payload has run; either way the
-    # answer is a clean one.
-    for response in (
-        viewer.post(EXPLAIN, json={"id": created.json()["id"], "entries": ROWS}),
-        viewer.get(f"{MODELS}/{created.json()['id']}/visualization"),
-    ):
-        assert response.status_code == 200 or clean_error(response)
-    assert_confined(server, marker, plant)
+    found = _explain_and_visualize(server, viewer, created.json()["id"])
+    assert_confined(server, found, marker, plant)
 
 
 @needs_root

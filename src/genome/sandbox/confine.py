@@ -176,14 +176,13 @@ def apply(confinement: Confinement) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    if namespaced:
-        _hide(confinement.hide)
-    _set_limits(confinement)
     cwd = _current_folder()
+    if namespaced:
+        scratch = _SHARED_TMP if confinement.private_tmp else ()
+        _hide(confinement.hide, scratch, confinement.workdir, account)
+    _set_limits(confinement)
     if confinement.workdir is not None:
         _make_workdir(confinement.workdir, account)
-    if namespaced and confinement.private_tmp:
-        _private_tmp(confinement.workdir)
     if account is not None and root:
         _switch(account)
     _chdir(confinement.workdir, cwd)
@@ -261,23 +260,38 @@ def _kept_flags(path: str) -> int:
     return sum(mount_flag for st_flag, mount_flag in _KEPT_FLAGS.items() if flags & st_flag)
 
 
-def _hide(hide: tuple[Path, ...]) -> None:
+def _hide(
+    hide: tuple[Path, ...],
+    scratch: tuple[str, ...] = (),
+    workdir: Path | None = None,
+    account: pwd.struct_passwd | None = None,
+) -> None:
+    """An empty read-only tmpfs over each hidden path, an empty writable one over each ``scratch`` folder (a /tmp
+    of its own); the interpreter is bound back read-only where covered, and ``workdir`` writable where a scratch
+    folder covers it."""
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     hidden = [os.path.realpath(path) for path in hide if os.path.lexists(path)]
-    if not hidden:
+    fresh = [folder for folder in scratch if os.path.isdir(folder) and not os.path.islink(folder)]
+    outer = _outermost(hidden + fresh)
+    if not outer:
         return
-    outer = _outermost(hidden)
     keep = _outermost(path for path in _interpreter_paths() if _within(path, outer))
+    home = os.path.realpath(workdir) if workdir is not None else None
+    if home is not None and (not _within(home, fresh) or _within(home, hidden) or _within(home, keep)):
+        home = None
+    if home is not None:
+        _make_workdir(Path(home), account)
     # Held open across the hiding: once a tmpfs covers a folder, its path no longer reaches what is kept.
-    handles = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in keep}
+    handles = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in [*keep, *([home] if home else [])]}
     flags = {path: _kept_flags(path) for path in keep}
     try:
         for path in outer:
-            _cover(path)
+            _cover(path, writable=path in fresh)
         for path, handle in handles.items():
             _make_mountpoint(path)
             _mount(f"/proc/self/fd/{handle}".encode(), path, None, _MS_BIND | _MS_REC)
-            _mount(None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | flags[path])
+            if path in flags:
+                _mount(None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | flags[path])
         for path in hidden:  # a hidden path inside what was just bound back
             if path not in outer and _within(path, keep):
                 _cover(path)
@@ -298,33 +312,16 @@ def _make_mountpoint(path: str) -> None:
             os.chmod(current, 0o755)
 
 
-def _cover(path: str) -> None:
-    """An empty, read-only-for-others tmpfs over a folder; /dev/null over a file."""
-    if stat.S_ISDIR(os.stat(path).st_mode):
+def _cover(path: str, *, writable: bool = False) -> None:
+    """An empty, read-only-for-others tmpfs over a folder (``writable``: one anyone may write in, like /tmp);
+    /dev/null over a file."""
+    if writable:
+        _mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV, _SCRATCH_OPTIONS)
+    elif stat.S_ISDIR(os.stat(path).st_mode):
         _mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _TMPFS_OPTIONS)
     else:
         _mount(b"/dev/null", path, None, _MS_BIND)
         _mount(None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _kept_flags(path))
-
-
-def _private_tmp(workdir: Path | None) -> None:
-    """An empty tmpfs of its own over each shared scratch folder, so that nothing passes through them between
-    this process and others (another application's worker, a step); ``workdir``, when inside one of them, is
-    bound back at its path."""
-    folders = [folder for folder in _SHARED_TMP if os.path.isdir(folder) and not os.path.islink(folder)]
-    kept = os.path.realpath(workdir) if workdir is not None else None
-    handle = os.open(kept, os.O_PATH | os.O_CLOEXEC) if kept and _within(kept, folders) else None
-    try:
-        for folder in folders:
-            _mount(b"tmpfs", folder, b"tmpfs", _MS_NOSUID | _MS_NODEV, _SCRATCH_OPTIONS)
-        if handle is not None and kept is not None:
-            _make_mountpoint(kept)
-            _mount(f"/proc/self/fd/{handle}".encode(), kept, None, _MS_BIND)
-    except OSError as exc:
-        raise ConfinementError(f"could not make a private /tmp: {exc}") from None
-    finally:
-        if handle is not None:
-            os.close(handle)
 
 
 def _set_limits(confinement: Confinement) -> None:

@@ -45,10 +45,15 @@ def _private_folder(path: Path) -> Path:
     return path
 
 
+# Beside the server's own files, what an isolated worker never sees: where services keep their sockets, state,
+# secrets and users' files. A worker needs the Python installation (bound back where covered) and nothing else.
+_WORKER_HIDDEN = tuple(Path(path) for path in ("/run", "/var", "/home", "/srv", "/mnt", "/media"))
+
+
 def _server_paths(settings: Settings, artifacts: ArtifactStore, log_root: Path) -> tuple[Path, ...]:
     """What pipeline steps must not see: the server's home (``HOME`` and its account's), GENOME_HOME, the SQLite
-    database's folder, the local artifact folder and the logs."""
-    paths = [Path.home(), Path(pwd.getpwuid(os.geteuid()).pw_dir), settings.home, log_root]
+    database's folder, the local artifact folder, the logs and GENOME_HIDDEN_PATHS."""
+    paths = [Path.home(), Path(pwd.getpwuid(os.geteuid()).pw_dir), settings.home, log_root, *settings.hidden_paths]
     database = make_url(settings.resolved_database_url)
     if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
         paths.append(Path(database.database).expanduser().resolve().parent)
@@ -70,11 +75,13 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
             ensure_user(user)
     remove_stale_homes()
     homes = make_homes()
+    cwd = Path.cwd()
+    hide = hidden + _WORKER_HIDDEN + ((cwd,) if cwd != Path("/") else ())
 
     def confine(index: int) -> Confinement:
         return Confinement(
             user=users[index] if os.geteuid() == 0 else None,
-            hide=hidden,
+            hide=hide,
             network=False,
             memory_bytes=settings.isolation_memory_bytes,
             cpu_seconds=24 * 3600,
