@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -301,6 +301,14 @@ def search_versions(
             session, query, column, ModelVersion.id, sort=search.sort, cursor=search.cursor, limit=search.limit
         )
         return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
+
+
+def counts_by_application(db: Database, principal: Principal) -> dict[str, int]:
+    """How many versions each application the principal may read holds (none listed that they may not read)."""
+    query = select(ModelVersion.application, func.count()).group_by(ModelVersion.application)
+    with db.read() as session:
+        rows = session.execute(principal.only_readable(query, ModelVersion.application)).all()
+    return {application: count for application, count in sorted(rows)}
 
 
 def set_alias(

@@ -30,6 +30,7 @@ from genome.serving.pool import WorkerPool, make_homes, remove_stale_homes
 from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
+from genome.ui import install_ui
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -209,5 +210,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected.include_router(visualize.router)
     app.include_router(public)
     app.include_router(protected)
+    install_ui(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -19,14 +19,13 @@ from genome.auth.schemas import (
     UserRead,
 )
 from genome.server.deps import (
-    CSRF_COOKIE,
     RUN_TOKENS_ALLOWED,
-    SESSION_COOKIE,
     CurrentPrincipal,
     Db,
     LoginPolicyDep,
     client_address,
 )
+from genome.server.sessions import clear_session_cookies, set_session_cookies
 
 public = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -36,12 +35,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def login(db: Db, policy: LoginPolicyDep, request: Request, response: Response, body: LoginRequest) -> SessionRead:
     """Open a browser session: sets an HttpOnly session cookie and returns the CSRF token to send back."""
     opened = service.login(db, body.username, body.password, client=client_address(request), policy=policy)
-    secure = request.url.scheme == "https"
-    max_age = int(policy.session_hours * 3600)
-    response.set_cookie(
-        SESSION_COOKIE, opened.cookie, max_age=max_age, httponly=True, secure=secure, samesite="strict", path="/"
-    )
-    response.set_cookie(CSRF_COOKIE, opened.csrf_token, max_age=max_age, secure=secure, samesite="strict", path="/")
+    set_session_cookies(request, response, opened, policy)
     return SessionRead(
         username=opened.principal.username,
         roles=dict(opened.principal.roles),
@@ -54,8 +48,7 @@ def login(db: Db, policy: LoginPolicyDep, request: Request, response: Response, 
 def logout(db: Db, principal: CurrentPrincipal, response: Response) -> None:
     """End the session (or revoke the token) this request came with."""
     service.logout(db, principal)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    clear_session_cookies(response)
 
 
 @router.get("/me", dependencies=[RUN_TOKENS_ALLOWED])

@@ -1,0 +1,297 @@
+"""The UI's pictures as SVG drawn on the server: feature importance bars, a SHAP waterfall, a beeswarm summary and
+a text with its words coloured by LIME weight.
+
+Colours come from ColorBrewer's RdBu, a diverging scale that colour-blind readers can tell apart: red pushes the
+output up, blue pushes it down, and every picture says so in words too (signs, titles, a legend), so that colour
+never carries meaning alone. One scale serves all classes of a model: it is never rescaled per class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+
+__all__ = ["Contribution", "bars", "beeswarm", "colour", "highlighted_text", "waterfall"]
+
+# ColorBrewer RdBu (11 classes), from strong blue (-1) through white (0) to strong red (+1).
+_RDBU = (
+    "#053061",
+    "#2166ac",
+    "#4393c3",
+    "#92c5de",
+    "#d1e5f0",
+    "#f7f7f7",
+    "#fddbc7",
+    "#f4a582",
+    "#d6604d",
+    "#b2182b",
+    "#67001f",
+)
+_WIDTH = 760
+_ROW = 24
+_LABEL = 230  # room for a feature's name and value on the left
+_FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+
+
+def _hex(value: str) -> tuple[int, int, int]:
+    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+
+
+def colour(value: float, limit: float) -> str:
+    """The RdBu colour of ``value`` on a scale from ``-limit`` (blue) to ``+limit`` (red), interpolated."""
+    if not limit or not math.isfinite(value):
+        return _RDBU[5]
+    position = (max(-1.0, min(1.0, value / limit)) + 1) / 2 * (len(_RDBU) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(_RDBU) - 1)
+    share = position - low
+    mixed = [round(a + (b - a) * share) for a, b in zip(_hex(_RDBU[low]), _hex(_RDBU[high]), strict=True)]
+    return "#{:02x}{:02x}{:02x}".format(*mixed)
+
+
+def _bar_colour(value: float, limit: float) -> str:
+    """A bar's colour: its sign always visible (a third of the way into the scale at least), its size in the shade."""
+    share = abs(value) / limit if limit else 0.0
+    return colour(math.copysign(0.35 + 0.65 * share, value), 1.0)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _signed(value: float) -> str:
+    return f"+{value:.4g}" if value >= 0 else f"-{abs(value):.4g}"
+
+
+def _svg(title: str, description: str, height: float, body: list[str], width: int = _WIDTH) -> Markup:
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height:.0f}" '
+        f'width="100%" style="max-width:{width}px" aria-labelledby="t d" {_FONT}>'
+        f'<title id="t">{escape(title)}</title><desc id="d">{escape(description)}</desc>' + "".join(body) + "</svg>"
+    )
+
+
+class _Scale:
+    """Output values to x positions in the plot area."""
+
+    def __init__(self, values: Sequence[float], left: float, right: float) -> None:
+        low, high = min(values), max(values)
+        pad = (high - low) * 0.06 or abs(high) * 0.1 or 1.0
+        self.low, self.high = low - pad, high + pad
+        self.left, self.right = left, right
+
+    def __call__(self, value: float) -> float:
+        return self.left + (value - self.low) / (self.high - self.low) * (self.right - self.left)
+
+    def ticks(self, count: int = 5) -> list[float]:
+        raw = (self.high - self.low) / count
+        step = 10 ** math.floor(math.log10(raw))
+        step *= next(multiple for multiple in (1, 2, 5, 10) if step * multiple >= raw)
+        first = math.ceil(self.low / step) * step
+        return [first + index * step for index in range(count + 2) if first + index * step <= self.high]
+
+
+def _axis(scale: _Scale, y: float, label: str) -> list[str]:
+    parts = [f'<line x1="{scale.left}" x2="{scale.right}" y1="{y}" y2="{y}" stroke="#444"/>']
+    for tick in scale.ticks():
+        x = scale(tick)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 4}" stroke="#444"/>')
+        parts.append(f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle" fill="#333">{_fmt(tick)}</text>')
+    middle = (scale.left + scale.right) / 2
+    parts.append(f'<text x="{middle:.1f}" y="{y + 32}" text-anchor="middle" fill="#333">{escape(label)}</text>')
+    return parts
+
+
+def bars(items: Sequence[tuple[str, float]], *, title: str, unit: str, top: int = 15) -> Markup:
+    """Horizontal bars, largest first (feature importance: mean |SHAP| per feature)."""
+    shown = sorted(items, key=lambda item: -abs(item[1]))[:top]
+    if not shown:
+        return Markup("")
+    height = len(shown) * _ROW + 60
+    scale = _Scale([0.0, *(value for _, value in shown)], _LABEL, _WIDTH - 70)
+    body = []
+    for index, (name, value) in enumerate(shown):
+        y = 10 + index * _ROW
+        x0, x1 = scale(0.0), scale(value)
+        body.append(
+            f'<g class="bar"><title>{escape(name)}: {_fmt(value)}</title>'
+            f'<text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end">{escape(_cut(name, 34))}</text>'
+            f'<rect x="{min(x0, x1):.1f}" y="{y + 3}" width="{abs(x1 - x0):.1f}" height="{_ROW - 6}" '
+            f'fill="{_RDBU[2]}"/><text x="{max(x0, x1) + 4:.1f}" y="{y + 15}">{_fmt(value)}</text></g>'
+        )
+    body += _axis(scale, 10 + len(shown) * _ROW + 4, unit)
+    described = "; ".join(f"{name} {_fmt(value)}" for name, value in shown)
+    return _svg(title, f"{title}, largest first: {described}", height, body)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One feature's part in one prediction: its name, its value in the record, and its SHAP value."""
+
+    name: str
+    value: object
+    shap: float
+
+
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def waterfall(
+    expected: float, contributions: Sequence[Contribution], *, title: str, unit: str, top: int = 12
+) -> Markup:
+    """From the expected value, each feature's contribution in turn (largest first, the rest gathered into "N other
+    features"), to the prediction, which the last bar reaches: expected + the contributions = the prediction."""
+    ordered = sorted(contributions, key=lambda item: -abs(item.shap))
+    rows: list[tuple[str, float, str]] = [
+        (f"{item.name} = {_cell(item.value)}", item.shap, item.name) for item in ordered[:top]
+    ]
+    rest = ordered[top:]
+    if rest:
+        rows.append((f"{len(rest)} other features", sum(item.shap for item in rest), ""))
+    prediction = expected + sum(item.shap for item in contributions)
+    running = [expected]
+    for _, shap, _ in rows:
+        running.append(running[-1] + shap)
+    scale = _Scale(running, _LABEL, _WIDTH - 80)
+    limit = max((abs(shap) for _, shap, _ in rows), default=1.0)
+    body = []
+    y = 10
+    body.append(
+        f'<g class="expected"><text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end" font-weight="600">'
+        f'expected value</text><line x1="{scale(expected):.1f}" x2="{scale(expected):.1f}" y1="{y}" '
+        f'y2="{y + (len(rows) + 1) * _ROW}" stroke="#777" stroke-dasharray="3 3"/>'
+        f'<text x="{scale(expected) + 4:.1f}" y="{y + 15}">{_fmt(expected)}</text></g>'
+    )
+    for index, (label, shap, name) in enumerate(rows):
+        y = 10 + (index + 1) * _ROW
+        start, end = running[index], running[index + 1]
+        x0, x1 = sorted((scale(start), scale(end)))
+        direction = "raises" if shap >= 0 else "lowers"
+        body.append(
+            f'<g class="contribution" data-feature="{escape(name)}" data-shap="{shap!r}">'
+            f"<title>{escape(label)} {direction} the output by {_fmt(abs(shap))}</title>"
+            f'<text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end">{escape(_cut(label, 34))}</text>'
+            f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{_ROW - 6}" '
+            f'fill="{_bar_colour(shap, limit)}" stroke="{colour(shap, limit * 0.5)}"/>'
+            f'<text x="{x1 + 4:.1f}" y="{y + 15}">{_signed(shap)}</text></g>'
+        )
+    y = 10 + (len(rows) + 1) * _ROW
+    body.append(
+        f'<g class="prediction" data-value="{prediction!r}"><text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end" '
+        f'font-weight="600">prediction</text><line x1="{scale(prediction):.1f}" x2="{scale(prediction):.1f}" '
+        f'y1="{y - _ROW}" y2="{y + _ROW - 4}" stroke="#000" stroke-width="2"/>'
+        f'<text x="{scale(prediction) + 4:.1f}" y="{y + 15}" font-weight="600">{_fmt(prediction)}</text></g>'
+    )
+    body += _axis(scale, y + _ROW + 4, unit)
+    described = (
+        f"Starts at the expected value {_fmt(expected)}; "
+        + "; ".join(f"{label} {_signed(shap)}" for label, shap, _ in rows)
+        + f"; ends at the prediction {_fmt(prediction)} ({unit})."
+    )
+    return _svg(title, described, y + _ROW + 44, body)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return _fmt(value)
+    return _cut(str(value), 16)
+
+
+def beeswarm(
+    names: Sequence[str],
+    shap: Sequence[Sequence[float]],
+    values: Sequence[Sequence[float]],
+    *,
+    title: str,
+    unit: str,
+    top: int = 12,
+) -> Markup:
+    """One row per feature (most important first), one dot per sample row at its SHAP value, coloured by the
+    feature's value in that row from low (blue) to high (red): how a feature's value moves the output."""
+    columns = len(names)
+    if not columns or not shap:
+        return Markup("")
+    importance = [sum(abs(row[index]) for row in shap) / len(shap) for index in range(columns)]
+    order = sorted(range(columns), key=lambda index: -importance[index])[:top]
+    every = [row[index] for row in shap for index in order]
+    scale = _Scale([0.0, *every], _LABEL, _WIDTH - 30)
+    body = []
+    zero = scale(0.0)
+    height = len(order) * _ROW + 74
+    body.append(
+        f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="6" y2="{len(order) * _ROW + 10}" stroke="#999" '
+        'stroke-dasharray="3 3"/>'
+    )
+    for position, index in enumerate(order):
+        y = 10 + position * _ROW + _ROW / 2
+        column = [float(row[index]) for row in values]
+        low, high = min(column), max(column)
+        dots = []
+        occupied: dict[int, int] = {}
+        for row, feature_value in zip(shap, column, strict=True):
+            x = scale(row[index])
+            slot = int(x // 4)
+            count = occupied.get(slot, 0)
+            occupied[slot] = count + 1
+            offset = ((count + 1) // 2) * 3 * (1 if count % 2 else -1)
+            share = 0.0 if high == low else (feature_value - low) / (high - low) * 2 - 1
+            dots.append(
+                f'<circle cx="{x:.1f}" cy="{y + max(-9, min(9, offset)):.1f}" r="2.6" '
+                f'fill="{colour(share, 1.0)}" fill-opacity="0.85"/>'
+            )
+        name = names[index]
+        body.append(
+            f'<g class="feature"><title>{escape(name)}: mean |SHAP| {_fmt(importance[index])}</title>'
+            f'<text x="{_LABEL - 8}" y="{y + 4}" text-anchor="end">{escape(_cut(name, 34))}</text>{"".join(dots)}</g>'
+        )
+    axis_y = len(order) * _ROW + 14
+    body += _axis(scale, axis_y, f"SHAP value ({unit})")
+    body += _gradient_legend(_WIDTH - 250, axis_y + 56, "feature value: low", "high")
+    names_shown = ", ".join(names[index] for index in order)
+    return _svg(title, f"{title}; features from most to least important: {names_shown}", height + 36, body)
+
+
+def _gradient_legend(x: float, y: float, low: str, high: str) -> list[str]:
+    steps = [
+        f'<rect x="{x + 60 + index * 10}" y="{y - 9}" width="10" height="10" fill="{shade}"/>'
+        for index, shade in enumerate(_RDBU)
+    ]
+    return [
+        f'<g class="legend"><text x="{x + 56}" y="{y}" text-anchor="end">{escape(low)}</text>{"".join(steps)}'
+        f'<text x="{x + 64 + len(_RDBU) * 10}" y="{y}">{escape(high)}</text></g>'
+    ]
+
+
+def highlighted_text(
+    text: str, spans: Sequence[tuple[str, Sequence[tuple[int, int]], float]], *, limit: float, threshold: float
+) -> Markup:
+    """``text`` with each explained word's occurrences marked by its weight: red for the class, blue against it,
+    solid or dashed underline to say the same without colour; words under ``threshold`` (a share of ``limit``)
+    are left plain. ``limit`` is the largest weight over every class, so colours compare across classes."""
+    marks: list[tuple[int, int, str, float]] = []
+    for word, places, weight in spans:
+        if limit and abs(weight) < threshold * limit:
+            continue
+        for start, end in places:
+            if 0 <= start < end <= len(text):
+                marks.append((start, end, word, weight))
+    marks.sort()
+    out, cursor = [], 0
+    for start, end, word, weight in marks:
+        if start < cursor:
+            continue  # overlapping spans: the first one wins
+        out.append(escape(text[cursor:start]))
+        side = "for" if weight >= 0 else "against"
+        strong = " strong" if limit and abs(weight) > 0.6 * limit else ""  # white text on the darkest shades
+        out.append(
+            f'<mark class="weight {side}{strong}" style="background:{colour(weight, limit)}" data-weight="{weight!r}" '
+            f'title="{escape(word)}: {_signed(weight)} ({side} this class)">{escape(text[start:end])}</mark>'
+        )
+        cursor = end
+    out.append(escape(text[cursor:]))
+    return Markup("".join(out))

@@ -1,0 +1,327 @@
+"""What the Explanations and Visualizer tabs of a version's page show: the query string read as a request to the
+explain and visualize services, and their answers turned into the charts of ``genome.ui.charts``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from markupsafe import Markup
+
+from genome.auth.principal import Principal
+from genome.config import Settings
+from genome.errors import GenomeError, InvalidInput
+from genome.explain import service as explain_service
+from genome.explain.schemas import (
+    ExplainRequest,
+    SampleExplanationsRead,
+    TabularExplanationRead,
+    TextExplanationRead,
+)
+from genome.explain.service import ExplanationCache
+from genome.models.schemas import ModelVersionRead
+from genome.serving.schemas import VersionRef
+from genome.serving.service import ModelServer
+from genome.ui import charts
+from genome.visualize import service as visualize_service
+from genome.visualize.schemas import LinearVisualizationRead, VisualizationOptions
+from genome.visualize.svg import render_tree
+
+__all__ = ["ExplainTab", "VisualizeTab", "explain_tab", "visualize_tab"]
+
+UNITS = {
+    "value": "model output",
+    "probability": "probability",
+    "margin": "log-odds (margin)",
+}
+_THRESHOLD = 0.1  # words weighing less than this share of the largest weight are left uncoloured
+
+
+@dataclass
+class ExplainTab:
+    modality: str
+    feature_names: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    klass: int = 0
+    record: list[Any] = field(default_factory=list)
+    sample_rows: int = 0
+    row: int | None = None
+    pasted: str = ""
+    samples_note: str | None = None
+    importance: Markup | None = None
+    summary: Markup | None = None
+    chart: Markup | None = None
+    check: dict[str, float] | None = None
+    unit: str = ""
+    explainer: str = ""
+    text: str = ""
+    num_samples: int = 250
+    text_view: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None
+    picture: str | None = None
+    image_size: str | None = None
+    error: GenomeError | None = None
+
+
+def _samples(models: ModelServer, principal: Principal, record: ModelVersionRead) -> SampleExplanationsRead | None:
+    try:
+        return explain_service.sample_explanations(models, principal, VersionRef(id=record.id))
+    except InvalidInput:  # saved without a sample: the tab explains what is typed in only
+        return None
+
+
+def _classes(record: ModelVersionRead, count: int) -> list[str]:
+    names = record.parameters.get("targetClasses") or []
+    if len(names) == count:
+        return [str(name) for name in names]
+    return [f"class {index}" for index in range(count)]
+
+
+def _per_class(values: list[Any], number_labels: int, klass: int) -> list[Any]:
+    """One class's rows x features from SHAP values that hold one list per class when there are several."""
+    return values[klass] if number_labels > 1 else values
+
+
+def _parse_record(raw: str, names: list[str]) -> list[Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"the pasted rows are not JSON: {exc}", field="rows") from None
+    if isinstance(value, list) and value and isinstance(value[0], list | dict):
+        value = value[0]  # several rows pasted: the first is explained
+    if isinstance(value, dict):
+        missing = [name for name in names if name not in value]
+        if missing:
+            raise InvalidInput(f"the pasted row lacks {', '.join(missing[:5])}", field="rows")
+        value = [value[name] for name in names]
+    if not isinstance(value, list):
+        raise InvalidInput("paste a row as a JSON list of values, or an object keyed by feature name", field="rows")
+    return value
+
+
+def _numbers(values: list[Any], field: str) -> list[float]:
+    try:
+        return [float(value) for value in values]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"every feature needs a number; got {values!r}"[:300], field=field) from None
+
+
+def explain_tab(
+    request: Request,
+    models: ModelServer,
+    results: ExplanationCache | None,
+    principal: Principal,
+    record: ModelVersionRead,
+    settings: Settings,
+    *,
+    image: str | None = None,
+) -> ExplainTab:
+    """The tab from the query string: ``row`` (a stored sample row), ``x`` (a value per feature), ``rows`` (pasted
+    JSON), ``class``, ``text`` and ``samples``; an uploaded ``image`` comes as base64."""
+    query = request.query_params
+    tab = ExplainTab(modality=record.inputModality)
+    explain = dict(
+        max_rows=settings.explain_max_rows,
+        text_budget=settings.explain_text_budget,
+    )
+    try:
+        if record.inputModality == "tabular":
+            _tabular(tab, query, models, results, principal, record, explain)
+        elif record.inputModality == "text":
+            _text(tab, query, models, results, principal, record, explain)
+        else:
+            _image(tab, image, models, results, principal, record, explain)
+    except GenomeError as exc:  # drawn in the tab, beside the form that caused it
+        tab.error = exc
+    return tab
+
+
+def _tabular(
+    tab: ExplainTab,
+    query: Any,
+    models: ModelServer,
+    results: Any,
+    principal: Principal,
+    record: Any,
+    explain: dict[str, Any],
+) -> None:
+    samples = _samples(models, principal, record)
+    names = list(samples.feature_names) if samples else list(record.parameters.get("featureNames") or [])
+    if not names and record.parameters.get("numberOfFeatures"):
+        names = [f"x{index}" for index in range(int(record.parameters["numberOfFeatures"]))]
+    tab.feature_names = names
+    tab.klass = max(0, int(query.get("class", 0) or 0))
+    if samples is not None:
+        tab.sample_rows = samples.rows
+        tab.unit = ""
+        tab.explainer = samples.explainer
+        tab.classes = _classes(record, samples.number_labels) if samples.number_labels > 1 else []
+        tab.klass = min(tab.klass, max(samples.number_labels - 1, 0))
+        label = f" for {tab.classes[tab.klass]}" if tab.classes else ""
+        importance = sorted(samples.featureImportance.items(), key=lambda item: -item[1])
+        tab.importance = charts.bars(
+            importance, title="Mean |SHAP value| per feature (stored sample)", unit="mean |SHAP value|"
+        )
+        shap = _per_class(samples.shapley, samples.number_labels, tab.klass)
+        tab.summary = charts.beeswarm(
+            samples.feature_names, shap, samples.values, title=f"SHAP values of the stored sample{label}", unit="output"
+        )
+    else:
+        tab.samples_note = "This version was saved without a sample: type a record to explain it."
+    tab.pasted = query.get("rows", "")
+    values = query.getlist("x")
+    if tab.pasted.strip():
+        row = _numbers(_parse_record(tab.pasted, names), "rows")
+    elif values:
+        row = _numbers(values, "x")
+    elif samples is not None and samples.values:
+        tab.row = min(max(0, int(query.get("row", 0) or 0)), samples.rows - 1)
+        row = list(samples.values[tab.row])
+    else:
+        tab.record = [""] * len(names)
+        return
+    tab.record = row
+    answer = explain_service.explain(models, results, principal, ExplainRequest(id=record.id, entries=[row]), **explain)
+    assert isinstance(answer, TabularExplanationRead)
+    tab.feature_names = list(answer.feature_names)
+    if answer.number_labels > 1:
+        tab.classes = _classes(record, answer.number_labels)
+        tab.klass = min(tab.klass, answer.number_labels - 1)
+    shap = _per_class(answer.shapley, answer.number_labels, tab.klass)[0]
+    expected = answer.expected[tab.klass] if answer.number_labels > 1 else answer.expected[0]
+    tab.unit = UNITS.get(answer.output, answer.output)
+    tab.explainer = answer.explainer
+    contributions = [
+        charts.Contribution(name, value, float(part))
+        for name, value, part in zip(answer.feature_names, row, shap, strict=True)
+    ]
+    total = expected + sum(part.shap for part in contributions)
+    tab.check = {"expected": expected, "contributions": total - expected, "total": total}
+    label = f" of {tab.classes[tab.klass]}" if tab.classes else ""
+    tab.chart = charts.waterfall(
+        expected, contributions, title=f"Why the model predicts {total:.4g}{label} for this record", unit=tab.unit
+    )
+
+
+def _text(
+    tab: ExplainTab,
+    query: Any,
+    models: ModelServer,
+    results: Any,
+    principal: Principal,
+    record: Any,
+    explain: dict[str, Any],
+) -> None:
+    tab.text = query.get("text", "")
+    tab.num_samples = int(query.get("samples", 250) or 250)
+    if not tab.text.strip():
+        return
+    answer = explain_service.explain(
+        models,
+        results,
+        principal,
+        ExplainRequest(id=record.id, text=tab.text, num_samples=tab.num_samples),
+        **explain,
+    )
+    assert isinstance(answer, TextExplanationRead)
+    targets = answer.textExplanation.targets
+    chosen = query.get("class") or max(targets, key=lambda target: target.proba).target
+    limit = max((abs(span[2]) for target in targets for span in target.weighted_spans.spans), default=0.0)
+    target = next((item for item in targets if item.target == chosen), targets[0])
+    words = sorted(target.weighted_spans.spans, key=lambda span: -abs(span[2]))
+    tab.text_view = {
+        "targets": sorted(targets, key=lambda item: -item.proba),
+        "chosen": target.target,
+        "highlighted": charts.highlighted_text(
+            tab.text, target.weighted_spans.spans, limit=limit, threshold=_THRESHOLD
+        ),
+        "words": [(word, weight, charts.colour(weight, limit)) for word, _, weight in words[:15]],
+        "metrics": answer.metrics,
+        "limit": limit,
+        "threshold": _THRESHOLD,
+    }
+
+
+def _image(
+    tab: ExplainTab,
+    image: str | None,
+    models: ModelServer,
+    results: Any,
+    principal: Principal,
+    record: Any,
+    explain: dict[str, Any],
+) -> None:
+    size = record.parameters.get("inputShape") or record.parameters.get("imageSize")
+    tab.image_size = "x".join(str(part) for part in size) if isinstance(size, list) else None
+    if image is None:
+        return
+    tab.picture = image
+    answer = explain_service.explain(models, results, principal, ExplainRequest(id=record.id, image=image), **explain)
+    tab.image = answer.model_dump(by_alias=True)
+
+
+@dataclass
+class VisualizeTab:
+    kind: str = ""
+    svg: Markup | None = None
+    view: Any = None
+    record: list[Any] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    coefficients: list[Markup] = field(default_factory=list)
+    contributions: Markup | None = None
+    error: GenomeError | None = None
+
+
+def visualize_tab(
+    request: Request, models: ModelServer, principal: Principal, record: ModelVersionRead, settings: Settings
+) -> VisualizeTab:
+    """The tab from the query string: ``tree``, ``node``, ``depth`` and a record (``x`` per feature)."""
+    query = request.query_params
+    tab = VisualizeTab()
+    try:
+        values = query.getlist("x")
+        row = _numbers(values, "x") if any(value.strip() for value in values) else None
+        options = VisualizationOptions(
+            tree=int(query.get("tree", 0) or 0),
+            node=int(query.get("node", 0) or 0),
+            depth=int(query["depth"]) if query.get("depth") else None,
+            record=row,
+        )
+        view = visualize_service.visualize(
+            models, principal, VersionRef(id=record.id), options, max_nodes=settings.visualize_max_nodes
+        )
+    except ValueError as exc:  # a number that is not one, in the query string
+        tab.error = InvalidInput(f"tree, node and depth must be whole numbers ({exc})")
+        return tab
+    except GenomeError as exc:
+        tab.error = exc
+        return tab
+    tab.view = view
+    tab.kind = view.kind
+    tab.feature_names = list(view.featureNames)
+    tab.record = row or [""] * len(view.featureNames)
+    if isinstance(view, LinearVisualizationRead):
+        _linear(tab, view)
+    else:
+        tab.svg = Markup(render_tree(view.model_dump(by_alias=True)))
+    return tab
+
+
+def _linear(tab: VisualizeTab, view: LinearVisualizationRead) -> None:
+    for coefficients in view.coefficients:
+        weights = coefficients.get("weights") or {}
+        label = f" for {coefficients.get('output')}" if len(view.coefficients) > 1 else ""
+        tab.coefficients.append(
+            charts.bars(list(weights.items()), title=f"Coefficients{label}, by magnitude", unit="coefficient")
+        )
+    if view.record:
+        parts = view.record.get("contributions") or {}
+        if isinstance(parts, list):
+            parts = parts[0] if parts else {}
+        start = float(view.record.get("intercept", 0.0) or 0.0)
+        contributions = [charts.Contribution(name, "", float(value)) for name, value in parts.items()]
+        tab.contributions = charts.waterfall(
+            start, contributions, title="The record's score: intercept plus each feature's part", unit="score"
+        )
