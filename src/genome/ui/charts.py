@@ -142,7 +142,14 @@ def _cut(text: str, length: int) -> str:
 
 
 def waterfall(
-    expected: float, contributions: Sequence[Contribution], *, title: str, unit: str, top: int = 12
+    expected: float,
+    contributions: Sequence[Contribution],
+    *,
+    title: str,
+    unit: str,
+    top: int = 12,
+    start: str = "expected value",
+    end: str = "prediction",
 ) -> Markup:
     """From the expected value, each feature's contribution in turn (largest first, the rest gathered into "N other
     features"), to the prediction, which the last bar reaches: expected + the contributions = the prediction."""
@@ -162,15 +169,15 @@ def waterfall(
     body = []
     y = 10
     body.append(
-        f'<g class="expected"><text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end" font-weight="600">'
-        f'expected value</text><line x1="{scale(expected):.1f}" x2="{scale(expected):.1f}" y1="{y}" '
+        f'<g class="expected" data-value="{expected!r}">'
+        f'<text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end" font-weight="600">'
+        f'{escape(start)}</text><line x1="{scale(expected):.1f}" x2="{scale(expected):.1f}" y1="{y}" '
         f'y2="{y + (len(rows) + 1) * _ROW}" stroke="#777" stroke-dasharray="3 3"/>'
         f'<text x="{scale(expected) + 4:.1f}" y="{y + 15}">{_fmt(expected)}</text></g>'
     )
     for index, (label, shap, name) in enumerate(rows):
         y = 10 + (index + 1) * _ROW
-        start, end = running[index], running[index + 1]
-        x0, x1 = sorted((scale(start), scale(end)))
+        x0, x1 = sorted((scale(running[index]), scale(running[index + 1])))
         direction = "raises" if shap >= 0 else "lowers"
         body.append(
             f'<g class="contribution" data-feature="{escape(name)}" data-shap="{shap!r}">'
@@ -183,15 +190,15 @@ def waterfall(
     y = 10 + (len(rows) + 1) * _ROW
     body.append(
         f'<g class="prediction" data-value="{prediction!r}"><text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end" '
-        f'font-weight="600">prediction</text><line x1="{scale(prediction):.1f}" x2="{scale(prediction):.1f}" '
+        f'font-weight="600">{escape(end)}</text><line x1="{scale(prediction):.1f}" x2="{scale(prediction):.1f}" '
         f'y1="{y - _ROW}" y2="{y + _ROW - 4}" stroke="#000" stroke-width="2"/>'
         f'<text x="{scale(prediction) + 4:.1f}" y="{y + 15}" font-weight="600">{_fmt(prediction)}</text></g>'
     )
     body += _axis(scale, y + _ROW + 4, unit)
     described = (
-        f"Starts at the expected value {_fmt(expected)}; "
+        f"Starts at the {start} {_fmt(expected)}; "
         + "; ".join(f"{label} {_signed(shap)}" for label, shap, _ in rows)
-        + f"; ends at the prediction {_fmt(prediction)} ({unit})."
+        + f"; ends at the {end} {_fmt(prediction)} ({unit})."
     )
     return _svg(title, described, y + _ROW + 44, body)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from markupsafe import Markup
+from pydantic import ValidationError
 
 from genome.auth.principal import Principal
 from genome.config import Settings
@@ -22,6 +23,7 @@ from genome.explain.schemas import (
 )
 from genome.explain.service import ExplanationCache
 from genome.models.schemas import ModelVersionRead
+from genome.server.errors import invalid_from_validation
 from genome.serving.schemas import VersionRef
 from genome.serving.service import ModelServer
 from genome.ui import charts
@@ -101,11 +103,44 @@ def _parse_record(raw: str, names: list[str]) -> list[Any]:
     return value
 
 
+def _whole(query: Any, name: str, default: int) -> int:
+    """A whole number from the query string, ``default`` when absent."""
+    raw = query.get(name) or ""
+    if not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, not {raw[:40]!r}", field=name) from None
+
+
 def _numbers(values: list[Any], field: str) -> list[float]:
     try:
         return [float(value) for value in values]
     except (TypeError, ValueError):
         raise InvalidInput(f"every feature needs a number; got {values!r}"[:300], field=field) from None
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """Who asks which version, through which services: what every explanation of the tab needs."""
+
+    models: ModelServer
+    results: ExplanationCache | None
+    principal: Principal
+    record: ModelVersionRead
+    settings: Settings
+
+    def explain(self, **what: Any) -> Any:
+        request = ExplainRequest(id=self.record.id, **what)
+        return explain_service.explain(
+            self.models,
+            self.results,
+            self.principal,
+            request,
+            max_rows=self.settings.explain_max_rows,
+            text_budget=self.settings.explain_text_budget,
+        )
 
 
 def explain_tab(
@@ -122,37 +157,27 @@ def explain_tab(
     JSON), ``class``, ``text`` and ``samples``; an uploaded ``image`` comes as base64."""
     query = request.query_params
     tab = ExplainTab(modality=record.inputModality)
-    explain = dict(
-        max_rows=settings.explain_max_rows,
-        text_budget=settings.explain_text_budget,
-    )
+    ask = _Ask(models, results, principal, record, settings)
     try:
         if record.inputModality == "tabular":
-            _tabular(tab, query, models, results, principal, record, explain)
+            _tabular(tab, query, ask)
         elif record.inputModality == "text":
-            _text(tab, query, models, results, principal, record, explain)
+            _text(tab, query, ask)
         else:
-            _image(tab, image, models, results, principal, record, explain)
+            _image(tab, image, ask)
     except GenomeError as exc:  # drawn in the tab, beside the form that caused it
         tab.error = exc
     return tab
 
 
-def _tabular(
-    tab: ExplainTab,
-    query: Any,
-    models: ModelServer,
-    results: Any,
-    principal: Principal,
-    record: Any,
-    explain: dict[str, Any],
-) -> None:
-    samples = _samples(models, principal, record)
+def _tabular(tab: ExplainTab, query: Any, ask: _Ask) -> None:
+    record = ask.record
+    samples = _samples(ask.models, ask.principal, record)
     names = list(samples.feature_names) if samples else list(record.parameters.get("featureNames") or [])
     if not names and record.parameters.get("numberOfFeatures"):
         names = [f"x{index}" for index in range(int(record.parameters["numberOfFeatures"]))]
     tab.feature_names = names
-    tab.klass = max(0, int(query.get("class", 0) or 0))
+    tab.klass = max(0, _whole(query, "class", 0))
     if samples is not None:
         tab.sample_rows = samples.rows
         tab.unit = ""
@@ -177,13 +202,13 @@ def _tabular(
     elif values:
         row = _numbers(values, "x")
     elif samples is not None and samples.values:
-        tab.row = min(max(0, int(query.get("row", 0) or 0)), samples.rows - 1)
+        tab.row = min(max(0, _whole(query, "row", 0)), samples.rows - 1)
         row = list(samples.values[tab.row])
     else:
         tab.record = [""] * len(names)
         return
     tab.record = row
-    answer = explain_service.explain(models, results, principal, ExplainRequest(id=record.id, entries=[row]), **explain)
+    answer = ask.explain(entries=[row])
     assert isinstance(answer, TabularExplanationRead)
     tab.feature_names = list(answer.feature_names)
     if answer.number_labels > 1:
@@ -205,26 +230,12 @@ def _tabular(
     )
 
 
-def _text(
-    tab: ExplainTab,
-    query: Any,
-    models: ModelServer,
-    results: Any,
-    principal: Principal,
-    record: Any,
-    explain: dict[str, Any],
-) -> None:
+def _text(tab: ExplainTab, query: Any, ask: _Ask) -> None:
     tab.text = query.get("text", "")
-    tab.num_samples = int(query.get("samples", 250) or 250)
+    tab.num_samples = _whole(query, "samples", 250)
     if not tab.text.strip():
         return
-    answer = explain_service.explain(
-        models,
-        results,
-        principal,
-        ExplainRequest(id=record.id, text=tab.text, num_samples=tab.num_samples),
-        **explain,
-    )
+    answer = ask.explain(text=tab.text, num_samples=tab.num_samples)
     assert isinstance(answer, TextExplanationRead)
     targets = answer.textExplanation.targets
     chosen = query.get("class") or max(targets, key=lambda target: target.proba).target
@@ -244,21 +255,13 @@ def _text(
     }
 
 
-def _image(
-    tab: ExplainTab,
-    image: str | None,
-    models: ModelServer,
-    results: Any,
-    principal: Principal,
-    record: Any,
-    explain: dict[str, Any],
-) -> None:
-    size = record.parameters.get("inputShape") or record.parameters.get("imageSize")
+def _image(tab: ExplainTab, image: str | None, ask: _Ask) -> None:
+    size = ask.record.parameters.get("inputShape") or ask.record.parameters.get("imageSize")
     tab.image_size = "x".join(str(part) for part in size) if isinstance(size, list) else None
     if image is None:
         return
     tab.picture = image
-    answer = explain_service.explain(models, results, principal, ExplainRequest(id=record.id, image=image), **explain)
+    answer = ask.explain(image=image)
     tab.image = answer.model_dump(by_alias=True)
 
 
@@ -269,8 +272,12 @@ class VisualizeTab:
     view: Any = None
     record: list[Any] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
-    coefficients: list[Markup] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    klass: int = 0
+    coefficients: Markup | None = None
     contributions: Markup | None = None
+    score: float | None = None
+    prediction: Any = None
     error: GenomeError | None = None
 
 
@@ -283,17 +290,18 @@ def visualize_tab(
     try:
         values = query.getlist("x")
         row = _numbers(values, "x") if any(value.strip() for value in values) else None
+        depth = _whole(query, "depth", -1)
         options = VisualizationOptions(
-            tree=int(query.get("tree", 0) or 0),
-            node=int(query.get("node", 0) or 0),
-            depth=int(query["depth"]) if query.get("depth") else None,
+            tree=_whole(query, "tree", 0),
+            node=_whole(query, "node", 0),
+            depth=None if depth < 0 else depth,
             record=row,
         )
         view = visualize_service.visualize(
             models, principal, VersionRef(id=record.id), options, max_nodes=settings.visualize_max_nodes
         )
-    except ValueError as exc:  # a number that is not one, in the query string
-        tab.error = InvalidInput(f"tree, node and depth must be whole numbers ({exc})")
+    except ValidationError as exc:  # a negative tree, node or depth
+        tab.error = invalid_from_validation(list(exc.errors()))
         return tab
     except GenomeError as exc:
         tab.error = exc
@@ -303,25 +311,38 @@ def visualize_tab(
     tab.feature_names = list(view.featureNames)
     tab.record = row or [""] * len(view.featureNames)
     if isinstance(view, LinearVisualizationRead):
-        _linear(tab, view)
+        _linear(tab, view, max(0, _whole(query, "class", 0)))
     else:
         tab.svg = Markup(render_tree(view.model_dump(by_alias=True)))
     return tab
 
 
-def _linear(tab: VisualizeTab, view: LinearVisualizationRead) -> None:
-    for coefficients in view.coefficients:
-        weights = coefficients.get("weights") or {}
-        label = f" for {coefficients.get('output')}" if len(view.coefficients) > 1 else ""
-        tab.coefficients.append(
-            charts.bars(list(weights.items()), title=f"Coefficients{label}, by magnitude", unit="coefficient")
-        )
-    if view.record:
-        parts = view.record.get("contributions") or {}
-        if isinstance(parts, list):
-            parts = parts[0] if parts else {}
-        start = float(view.record.get("intercept", 0.0) or 0.0)
-        contributions = [charts.Contribution(name, "", float(value)) for name, value in parts.items()]
-        tab.contributions = charts.waterfall(
-            start, contributions, title="The record's score: intercept plus each feature's part", unit="score"
-        )
+def _linear(tab: VisualizeTab, view: LinearVisualizationRead, klass: int) -> None:
+    """Coefficients by magnitude for one output (class), and the record's score as a waterfall from the intercept."""
+    tab.outputs = [str(coefficients.get("output")) for coefficients in view.coefficients]
+    if view.targetClasses and len(view.targetClasses) == len(tab.outputs) > 1:
+        tab.outputs = [str(name) for name in view.targetClasses]
+    klass = min(klass, len(view.coefficients) - 1)
+    tab.klass = klass
+    chosen = view.coefficients[klass]
+    label = f" for {tab.outputs[klass]}" if len(view.coefficients) > 1 else ""
+    weights = list((chosen.get("weights") or {}).items())
+    tab.coefficients = charts.bars(weights, title=f"Coefficients{label}, by magnitude", unit="coefficient")
+    if not view.record:
+        return
+    output = view.record["outputs"][klass]
+    values = view.record.get("values") or {}
+    contributions = [
+        charts.Contribution(name, values.get(name, ""), float(part)) for name, part in output["contributions"].items()
+    ]
+    unit = "score" if view.link == "identity" else f"score before the {view.link} link"
+    tab.contributions = charts.waterfall(
+        float(chosen.get("intercept", 0.0)),
+        contributions,
+        title=f"The record's score{label}: the intercept plus each feature's part",
+        unit=unit,
+        start="intercept",
+        end="score",
+    )
+    tab.score = float(output["score"])
+    tab.prediction = view.record.get("modelPrediction")

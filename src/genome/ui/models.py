@@ -108,6 +108,8 @@ def models_page(
         page = service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
     except InvalidInput as exc:  # the form is redrawn with the message beside the field at fault
         error = exc
+    except ValidationError as exc:
+        error = invalid_from_validation(list(exc.errors()))
     applications = sorted(service.counts_by_application(db, principal))
     previous = back[-1] if back else None
     return render(

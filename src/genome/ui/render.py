@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
@@ -138,7 +139,7 @@ class PageRoute(APIRoute):
             except LoginRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
-            except RequestValidationError as exc:
+            except (RequestValidationError, ValidationError) as exc:
                 return _error_page(request, invalid_from_validation(list(exc.errors())))
             except GenomeError as exc:
                 if exc.status >= 500:
