@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
+from genome.clock import now_ms
 from genome.errors import InvalidInput, NotFound
 from genome.modelstore.client import ModelStore
 from genome.modelstore.estimator import GenomeEstimator
@@ -94,6 +96,38 @@ def test_alias_is_unique_per_name_and_moves(store: ModelStore) -> None:
         store.find_model("search", "/housing/ca/forest-1", alias="production")
     with pytest.raises(NotFound):
         store.remove_alias(second["id"], "production")
+
+
+def test_the_alias_ledger_says_which_version_was_production_when(server, store: ModelStore) -> None:
+    first = save(store, aliases=["production"])
+    second = save(store)
+    time.sleep(0.01)
+    before_move = now_ms()
+    time.sleep(0.01)
+    editor = server.store(server.token_for("eve", {"search": "editor"}))
+    editor.set_alias(second["id"], "production")
+    editor.set_alias(second["id"], "production")  # already there: no move to record
+    store.set_alias(first["id"], "staging")
+    store.delete_model(first["id"])  # takes its alias with it
+    store.remove_alias(second["id"], "production")
+
+    history = store.alias_history("search", "/housing/ca/forest-1")
+    moves = [(e["alias"], e["previousVersionNumber"], e["versionNumber"], e["actor"]) for e in history["items"]]
+    assert moves == [
+        ("production", 2, None, "admin"),
+        ("staging", 1, None, "admin"),
+        ("staging", None, 1, "admin"),
+        ("production", 1, 2, "eve"),
+        ("production", None, 1, "admin"),
+    ]
+    assert history["aliases"] == {}  # nothing points anywhere now
+    then = store.alias_history("search", "/housing/ca/forest-1", at=before_move)
+    assert then["aliases"]["production"]["versionNumber"] == 1 and then["asOf"] == before_move
+    assert [event["versionNumber"] for event in then["items"]] == [1]
+
+    outsider = server.store(server.token_for("oscar", {"ads": "editor"}))
+    with pytest.raises(NotFound):
+        outsider.alias_history("search", "/housing/ca/forest-1")
 
 
 def test_aliases_given_at_save_and_bad_alias_names(store: ModelStore) -> None:

@@ -71,6 +71,10 @@ def test_a_form_without_its_csrf_token_changes_nothing(make_server) -> None:
     done = client.post(f"/models/{version}/aliases", data={"csrf": csrf_of(client), "alias": "production"})
     assert done.status_code == 303
     assert server.http.get(f"/v1.0/genome/modelstore/models/{version}").json()["aliases"] == ["production"]
+    ledger = client.get(f"/models/{version}").text
+    assert re.search(r"production</span>\s*set on v1", ledger) and "by admin" in ledger
+    assert "no aliases" in client.get(f"/models/{version}?asOf=2000-01-01").text
+    assert client.get(f"/models/{version}?asOf=yesterday").status_code == 400
     logged_out = client.post("/logout", data={"csrf": csrf_of(client)})
     assert logged_out.status_code == 303 and client.get("/models").status_code == 303
 

@@ -105,6 +105,31 @@ class ModelVersionRead(BaseModel):
     createdBy: str | None
 
 
+class AliasEventRead(BaseModel):
+    """One move of an alias: from ``previousVersion*`` to ``version*`` (both null-able: set for the first time,
+    or removed), by ``actor`` at ``at`` (ms since epoch)."""
+
+    alias: str
+    versionId: str | None
+    versionNumber: int | None
+    previousVersionId: str | None
+    previousVersionNumber: int | None
+    actor: str | None
+    at: int
+
+
+class AliasHistoryRead(BaseModel):
+    """The ledger of a model's aliases, newest first, and where each alias pointed at ``asOf``."""
+
+    application: str
+    canonicalName: str
+    asOf: int = Field(description="ms since epoch: now, or the `at` asked for")
+    aliases: dict[str, AliasEventRead] = Field(
+        description="Per alias, the move that put it where it was at `asOf` (aliases removed by then are absent)."
+    )
+    items: list[AliasEventRead] = Field(description="The moves at or before `asOf`, newest first.")
+
+
 class ModelVersionPage(BaseModel):
     items: list[ModelVersionRead]
     nextCursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

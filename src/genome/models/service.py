@@ -18,6 +18,8 @@ from genome.formats.bundle import BundleLimits, inspect
 from genome.formats.trust import UntrustedContent
 from genome.models.schemas import (
     ALIAS_PATTERN,
+    AliasEventRead,
+    AliasHistoryRead,
     ArtifactRead,
     ModelVersionCreate,
     ModelVersionPage,
@@ -28,7 +30,7 @@ from genome.models.search import FIELDS, build_query
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 from genome.store.pagination import fetch_page
-from genome.store.tables import ModelAlias, ModelName, ModelTag, ModelVersion
+from genome.store.tables import AliasEvent, ModelAlias, ModelName, ModelTag, ModelVersion
 
 __all__ = [
     "artifact_bytes",
@@ -111,8 +113,31 @@ def _check_alias(alias: str) -> str:
     return alias
 
 
-def _point_alias(session: Session, row: ModelVersion, alias: str) -> None:
+def _record_move(
+    session: Session, row: ModelVersion, alias: str, actor: str | None, *, to: ModelVersion | None, previous: str | None
+) -> None:
+    """One line of the alias ledger, in the transaction that moves the alias."""
+    before = session.get(ModelVersion, previous) if previous is not None else None
+    session.add(
+        AliasEvent(
+            application=row.application,
+            canonical_name=row.canonical_name,
+            alias=alias,
+            version_id=to.id if to is not None else None,
+            version_number=to.version_number if to is not None else None,
+            previous_version_id=previous,
+            previous_version_number=before.version_number if before is not None else None,
+            actor=actor,
+            at=now_ms(),
+        )
+    )
+
+
+def _point_alias(session: Session, row: ModelVersion, alias: str, actor: str | None) -> None:
     current = session.get(ModelAlias, (row.application, row.canonical_name, alias))
+    previous = current.version_id if current is not None else None
+    if previous == row.id:
+        return  # already there: nothing moved, nothing to record
     if current is None:
         session.add(
             ModelAlias(
@@ -126,6 +151,7 @@ def _point_alias(session: Session, row: ModelVersion, alias: str) -> None:
     else:
         current.version_id = row.id
         current.updated = now_ms()
+    _record_move(session, row, alias, actor, to=row, previous=previous)
 
 
 def _feature_importance(manifest: dict[str, Any]) -> dict[str, float] | None:
@@ -228,7 +254,7 @@ def create_version(
         session.add(row)
         session.flush()
         for alias in meta.aliases:
-            _point_alias(session, row, alias)
+            _point_alias(session, row, alias, principal.username)
         session.flush()
         session.refresh(row)
         return to_read(row)
@@ -303,6 +329,54 @@ def search_versions(
         return ModelVersionPage(items=[to_read(row) for row in page], nextCursor=cursor)
 
 
+def _event_read(row: AliasEvent) -> AliasEventRead:
+    return AliasEventRead(
+        alias=row.alias,
+        versionId=row.version_id,
+        versionNumber=row.version_number,
+        previousVersionId=row.previous_version_id,
+        previousVersionNumber=row.previous_version_number,
+        actor=row.actor,
+        at=row.at,
+    )
+
+
+def alias_history(
+    db: Database,
+    principal: Principal,
+    application: str,
+    canonical_name: str,
+    *,
+    at: int | None = None,
+    limit: int = 100,
+) -> AliasHistoryRead:
+    """The moves of a model's aliases at or before ``at`` (default now), newest first, and where each alias
+    pointed then: "which version was production on date X"."""
+    principal.require_visible(application, f"model {canonical_name!r} of application {application!r}")
+    as_of = now_ms() if at is None else at
+    query = (
+        select(AliasEvent)
+        .where(
+            AliasEvent.application == application,
+            AliasEvent.canonical_name == canonical_name,
+            AliasEvent.at <= as_of,
+        )
+        .order_by(AliasEvent.at.desc(), AliasEvent.id.desc())
+    )
+    with db.read() as session:
+        events = [_event_read(row) for row in session.scalars(query)]
+    state: dict[str, AliasEventRead] = {}
+    for event in events:  # newest first: the first move of each alias is where it stood
+        state.setdefault(event.alias, event)
+    return AliasHistoryRead(
+        application=application,
+        canonicalName=canonical_name,
+        asOf=as_of,
+        aliases={alias: event for alias, event in sorted(state.items()) if event.versionId is not None},
+        items=events[:limit],
+    )
+
+
 def counts_by_application(db: Database, principal: Principal) -> dict[str, int]:
     """How many versions each application the principal may read holds (none listed that they may not read)."""
     query = select(ModelVersion.application, func.count()).group_by(ModelVersion.application)
@@ -329,7 +403,7 @@ def set_alias(
         row = _get_row(session, principal, version_id, "editor")
         if gate is not None:
             gate(session, row, alias)
-        _point_alias(session, row, alias)
+        _point_alias(session, row, alias, principal.username)
         session.flush()
         session.refresh(row)
         return to_read(row)
@@ -342,6 +416,7 @@ def remove_alias(db: Database, principal: Principal, version_id: str, alias: str
         if current is None or current.version_id != version_id:
             raise NotFound(f"model version {version_id!r} has no alias {alias!r}", field="alias")
         session.delete(current)
+        _record_move(session, row, alias, principal.username, to=None, previous=version_id)
         session.flush()
         session.refresh(row)
         return to_read(row)
@@ -370,7 +445,9 @@ def update_tags(
 def delete_version(db: Database, principal: Principal, version_id: str) -> None:
     """Forget a version (its aliases and tags go with it); its number is never reused."""
     with db.write() as session:
-        _get_row(session, principal, version_id, "editor")
+        row = _get_row(session, principal, version_id, "editor")
+        for alias in row.aliases:
+            _record_move(session, row, alias.alias, principal.username, to=None, previous=version_id)
         session.execute(delete(ModelAlias).where(ModelAlias.version_id == version_id))
         session.execute(delete(ModelVersion).where(ModelVersion.id == version_id))
 

@@ -103,6 +103,17 @@ class ModelStore(ApiClient):
         record: dict[str, Any] = self._request("GET", "/modelstore/resolve", params=params).json()
         return record
 
+    def alias_history(
+        self, application: str, canonical_name: str, *, at: int | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Every move of a model's aliases, newest first, and where each pointed at ``at`` (ms since epoch;
+        default now): ``alias_history("search", "/ranker", at=ms)["aliases"]["production"]["versionNumber"]``."""
+        params: dict[str, Any] = {"application": application, "canonicalName": canonical_name, "limit": limit}
+        if at is not None:
+            params["at"] = at
+        history: dict[str, Any] = self._request("GET", "/modelstore/alias-history", params=params).json()
+        return history
+
     def load_model(
         self,
         id: str | None = None,

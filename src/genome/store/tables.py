@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "AliasEvent",
     "Base",
     "Credential",
     "Deployment",
@@ -145,6 +146,26 @@ class ModelAlias(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False, index=True
     )
     updated: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AliasEvent(Base):
+    """One move of an alias, kept for ever: which version it left and which it reached (null: removed), who moved
+    it and when. Version numbers are copied in, so the ledger outlives deleted versions."""
+
+    __tablename__ = "alias_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application: Mapped[str] = mapped_column(String(200), nullable=False)
+    canonical_name: Mapped[str] = mapped_column(String(500), nullable=False)
+    alias: Mapped[str] = mapped_column(String(100), nullable=False)
+    version_id: Mapped[str | None] = mapped_column(String(32))
+    version_number: Mapped[int | None] = mapped_column(Integer)
+    previous_version_id: Mapped[str | None] = mapped_column(String(32))
+    previous_version_number: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_alias_events_name", "application", "canonical_name", "at", "id"),)
 
 
 class User(Base):

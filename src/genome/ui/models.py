@@ -11,11 +11,12 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import TypeAdapter, ValidationError
 
+from genome.auth.principal import Principal
 from genome.cards import service as cards
 from genome.errors import GenomeError, InvalidInput, PayloadTooLarge
 from genome.evaluations import service as evaluations
 from genome.models import service
-from genome.models.schemas import Condition, ModelVersionSearch, TagKey, TagValue
+from genome.models.schemas import Condition, ModelVersionRead, ModelVersionSearch, TagKey, TagValue
 from genome.models.search import from_params
 from genome.server.deps import Db, Explanations, Models, SettingsDep
 from genome.server.errors import invalid_from_validation
@@ -130,7 +131,7 @@ def models_page(
     )
 
 
-def _siblings(db: Db, principal: Any, record: Any) -> list[Any]:
+def _siblings(db: Db, principal: Principal, record: ModelVersionRead) -> list[ModelVersionRead]:
     filters = [
         Condition(field="application", value=record.application),
         Condition(field="canonicalName", value=record.canonicalName),
@@ -139,6 +140,26 @@ def _siblings(db: Db, principal: Any, record: Any) -> list[Any]:
         {"filter": {"and": [item.model_dump() for item in filters]}, "sort": "-versionNumber", "limit": 20}
     )
     return service.search_versions(db, principal, search, page_size_max=20).items
+
+
+def _version_context(
+    request: Request, db: Db, principal: Principal, record: ModelVersionRead, tab: str
+) -> dict[str, Any]:
+    """What every tab of a version's page shows: the version, its siblings, the alias ledger (as of the date in
+    ``asOf``, when given), and whether the reader may edit it."""
+    as_of = request.query_params.get("asOf") or None
+    history = service.alias_history(
+        db, principal, record.application, record.canonicalName, at=_day(as_of, "asOf", end=True), limit=10
+    )
+    return {
+        "record": record,
+        "tab": tab,
+        "tabs": TABS,
+        "siblings": _siblings(db, principal, record),
+        "history": history,
+        "as_of": as_of or "",
+        "editor": principal.can(record.application, "editor"),
+    }
 
 
 @router.get("/models/{version_id}", response_class=HTMLResponse)
@@ -155,13 +176,7 @@ def version_page(
     if tab not in TABS:
         raise InvalidInput(f"tab must be one of {', '.join(TABS)}; got {tab!r}", field="tab")
     record = service.get_version(db, principal, version_id)
-    context: dict[str, Any] = {
-        "record": record,
-        "tab": tab,
-        "tabs": TABS,
-        "siblings": _siblings(db, principal, record),
-        "editor": principal.can(record.application, "editor"),
-    }
+    context = _version_context(request, db, principal, record, tab)
     if tab == "overview":
         context["card"] = cards.model_card(db, principal, version_id, page_size=settings.page_size_max)
     elif tab == "explain":
@@ -193,14 +208,8 @@ def explain_image(
         raise PayloadTooLarge(f"the picture is larger than {settings.max_request_bytes} bytes", field="image")
     record = service.get_version(db, principal, version_id)
     encoded = base64.b64encode(data).decode()
-    context = {
-        "record": record,
-        "tab": "explain",
-        "tabs": TABS,
-        "siblings": _siblings(db, principal, record),
-        "editor": principal.can(record.application, "editor"),
-        "explain": explaining.explain_tab(request, models, results, principal, record, settings, image=encoded),
-    }
+    context = _version_context(request, db, principal, record, "explain")
+    context["explain"] = explaining.explain_tab(request, models, results, principal, record, settings, image=encoded)
     return render(request, "version.html", **context)
 
 

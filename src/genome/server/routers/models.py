@@ -10,6 +10,7 @@ from genome.evaluations import service as evaluations
 from genome.formats.bundle import BundleLimits
 from genome.models import service
 from genome.models.schemas import (
+    AliasHistoryRead,
     LegacySearch,
     ModelVersionCreate,
     ModelVersionPage,
@@ -104,6 +105,20 @@ def search_model_versions(
 def legacy_search(db: Db, settings: SettingsDep, principal: CurrentPrincipal, body: LegacySearch) -> ModelVersionPage:
     """The original search form: ``{application, canonicalName, ...}`` equalities, paged."""
     return service.search_versions(db, principal, from_legacy(body), page_size_max=settings.page_size_max)
+
+
+@router.get("/alias-history", dependencies=[RUN_TOKENS_ALLOWED])
+def alias_history(
+    db: Db,
+    principal: CurrentPrincipal,
+    application: str,
+    canonicalName: str,
+    at: Annotated[int | None, Query(ge=0, description="ms since epoch: the state of the aliases then")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AliasHistoryRead:
+    """Every move of a model's aliases (who, when, from which version to which), newest first, and where each
+    alias pointed at ``at``: which version was ``production`` on a given date."""
+    return service.alias_history(db, principal, application, canonicalName, at=at, limit=limit)
 
 
 @router.get("/resolve", dependencies=[RUN_TOKENS_ALLOWED])
