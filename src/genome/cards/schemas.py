@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["CardEvaluation", "CardLineage", "ModelCardRead"]
+__all__ = ["CardEvaluation", "CardLineage", "ComparisonRow", "ComparisonSection", "ModelCardRead", "VersionComparison"]
 
 
 class CardLineage(BaseModel):
@@ -46,3 +46,31 @@ class ModelCardRead(BaseModel):
     dataRefs: list[str] = Field(description="The data the evaluations used.")
     explanations: dict[str, Any] = Field(description="How Genome explains and draws this model's predictions.")
     generated: int
+
+
+class ComparisonRow(BaseModel):
+    """One field of two versions side by side; ``delta`` is b - a when both are numbers."""
+
+    key: str
+    a: Any
+    b: Any
+    changed: bool
+    delta: float | None = None
+
+
+class ComparisonSection(BaseModel):
+    """A part of the card compared (model, card, parameters, tags, metrics, feature importance, evaluations),
+    the rows that differ first."""
+
+    name: str
+    changed: int = Field(description="How many rows differ.")
+    rows: list[ComparisonRow]
+
+
+class VersionComparison(BaseModel):
+    """Two versions' cards compared: ``a`` and ``b`` say which, each section lists differences first."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+    changed: int = Field(description="How many rows differ in all.")
+    sections: list[ComparisonSection]

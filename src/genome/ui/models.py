@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from genome.auth.principal import Principal
 from genome.cards import service as cards
+from genome.cards.compare import compare_versions
 from genome.errors import GenomeError, InvalidInput, PayloadTooLarge
 from genome.evaluations import service as evaluations
 from genome.models import service
@@ -188,6 +189,17 @@ def version_page(
             db, principal, target=version_id, limit=50, page_size_max=settings.page_size_max
         ).items
     return render(request, "version.html", **context)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, db: Db, settings: SettingsDep, principal: SignedIn, a: str = "", b: str = ""
+) -> HTMLResponse:
+    """Two versions side by side, differences first; the URL alone redraws it."""
+    if not a or not b:
+        raise InvalidInput("compare needs two version ids, a and b", field="a" if not a else "b")
+    comparison = compare_versions(db, principal, a, b, page_size=settings.page_size_max)
+    return render(request, "compare.html", comparison=comparison)
 
 
 @router.post("/models/{version_id}/explain-image", response_class=HTMLResponse)

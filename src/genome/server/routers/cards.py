@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from genome.cards import render, service
-from genome.cards.schemas import ModelCardRead
+from genome.cards.compare import compare_versions
+from genome.cards.schemas import ModelCardRead, VersionComparison
 from genome.server.deps import RUN_TOKENS_ALLOWED, CurrentPrincipal, Db, SettingsDep
 
 router = APIRouter(prefix="/modelstore", tags=["modelstore"])
@@ -37,3 +38,16 @@ def model_card(
     if format == "html":
         return Response(render.to_html(card), media_type="text/html; charset=utf-8")
     return card
+
+
+@router.get("/compare", dependencies=[RUN_TOKENS_ALLOWED])
+def compare(
+    db: Db,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    a: Annotated[str, Query(min_length=1, max_length=32, description="A version id.")],
+    b: Annotated[str, Query(min_length=1, max_length=32, description="Another version id.")],
+) -> VersionComparison:
+    """Two versions' cards side by side, differences first: model, card, metrics (with deltas), parameters, tags,
+    feature importance and the latest run of each evaluation."""
+    return compare_versions(db, principal, a, b, page_size=settings.page_size_max)
