@@ -19,6 +19,17 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // Links to slow pages say they are working, once clicked.
+  for (const link of document.querySelectorAll("a[data-busy]")) {
+    link.addEventListener("click", () => {
+      const note = document.createElement("p");
+      note.className = "busy banner";
+      note.setAttribute("role", "status");
+      note.textContent = link.dataset.busy;
+      document.querySelector("main").prepend(note);
+    });
+  }
+
   // A collapsed tree node opens: the view restarts from it.
   for (const figure of document.querySelectorAll("figure.tree[data-node-url]")) {
     figure.addEventListener("click", (event) => {
