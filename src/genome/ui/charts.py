@@ -150,6 +150,7 @@ def waterfall(
     top: int = 12,
     start: str = "expected value",
     end: str = "prediction",
+    limit: float | None = None,
 ) -> Markup:
     """From the expected value, each feature's contribution in turn (largest first, the rest gathered into "N other
     features"), to the prediction, which the last bar reaches: expected + the contributions = the prediction."""
@@ -165,7 +166,8 @@ def waterfall(
     for _, shap, _ in rows:
         running.append(running[-1] + shap)
     scale = _Scale(running, _LABEL, _WIDTH - 80)
-    limit = max((abs(shap) for _, shap, _ in rows), default=1.0)
+    # One colour scale for every class of a model: the caller gives the largest value over all of them.
+    limit = limit or max((abs(shap) for _, shap, _ in rows), default=1.0)
     body = []
     y = 10
     body.append(

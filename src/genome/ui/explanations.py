@@ -215,6 +215,8 @@ def _tabular(tab: ExplainTab, query: Any, ask: _Ask) -> None:
         tab.classes = _classes(record, answer.number_labels)
         tab.klass = min(tab.klass, answer.number_labels - 1)
     shap = _per_class(answer.shapley, answer.number_labels, tab.klass)[0]
+    every_class = [_per_class(answer.shapley, answer.number_labels, k)[0] for k in range(answer.number_labels)]
+    limit = max(abs(float(value)) for row in every_class for value in row) or None
     expected = answer.expected[tab.klass] if answer.number_labels > 1 else answer.expected[0]
     tab.unit = UNITS.get(answer.output, answer.output)
     tab.explainer = answer.explainer
@@ -226,7 +228,11 @@ def _tabular(tab: ExplainTab, query: Any, ask: _Ask) -> None:
     tab.check = {"expected": expected, "contributions": total - expected, "total": total}
     label = f" of {tab.classes[tab.klass]}" if tab.classes else ""
     tab.chart = charts.waterfall(
-        expected, contributions, title=f"Why the model predicts {total:.4g}{label} for this record", unit=tab.unit
+        expected,
+        contributions,
+        title=f"Why the model predicts {total:.4g}{label} for this record",
+        unit=tab.unit,
+        limit=limit,
     )
 
 
