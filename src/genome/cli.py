@@ -63,7 +63,7 @@ def serve(
     import uvicorn
 
     from genome.config import Settings
-    from genome.server.app import create_app
+    from genome.server.app import API_PREFIX, create_app
 
     # The options are settings like the variables, so what depends on them (the GENOME_URL steps get) agrees.
     given: dict[str, Any] = {"no_auth": True if no_auth else None, "host": host, "port": port}
@@ -74,7 +74,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
         f"Genome on http://{settings.host}:{settings.port} "
-        f"(database {settings.resolved_database_url.split('@')[-1]}, artifacts {settings.resolved_artifact_root})"
+        f"(database {settings.resolved_database_url.split('@')[-1]}, artifacts {settings.resolved_artifact_root}); "
+        f"the UI is at http://{settings.host}:{settings.port}/ and the API under {API_PREFIX}"
     )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
