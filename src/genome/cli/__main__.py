@@ -1,0 +1,5 @@
+"""``python -m genome.cli``: the ``genome`` command."""
+
+from genome.cli import app
+
+app()
