@@ -25,7 +25,7 @@ from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, cards, compute, docs, evaluations, health, models, routing, visualize
+from genome.server.routers import auth, cards, docs, evaluations, explain, health, models, sequencer, visualize
 from genome.serving.pool import WorkerPool, make_homes, remove_stale_homes
 from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
@@ -205,8 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected.include_router(models.router)
     protected.include_router(cards.router)
     protected.include_router(evaluations.router)
-    protected.include_router(compute.router)
-    protected.include_router(routing.router)
+    protected.include_router(sequencer.router)
+    protected.include_router(explain.router)
     protected.include_router(visualize.router)
     app.include_router(public)
     app.include_router(protected)
