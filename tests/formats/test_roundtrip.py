@@ -372,6 +372,8 @@ def test_model_round_trips_with_identical_predictions(make_server: Callable[...,
     assert record["inputModality"] == case.modality
     if case.n_estimators is not None:
         assert record["parameters"]["numberOfEstimators"] == case.n_estimators
+    if case.framework == "keras":  # what the UI tells a reader to upload
+        assert record["parameters"]["inputShape"] == list(model.input_shape[1:])
     for loaded in (by_id, by_name):
         assert class_path(loaded.estimator) == class_path(model)
         assert_same_hyperparameters(loaded.estimator, model)

@@ -43,6 +43,14 @@ def _spark_category(name: str) -> str:
     return "other"
 
 
+def _input_shape(model: Any) -> list[int | None] | None:
+    """What one input of a Keras model looks like, batch left out (e.g. [224, 224, 3]), when it has one input."""
+    shape = getattr(model, "input_shape", None)
+    if not isinstance(shape, tuple) or not shape or not all(isinstance(part, int | None) for part in shape):
+        return None
+    return list(shape[1:])
+
+
 def _spark_details(model: Any) -> dict[str, Any]:
     """What a Spark ML model tells about itself; Spark keeps no feature names or class labels in the model."""
     module, name = type(model).__module__, type(model).__name__
@@ -136,6 +144,8 @@ def describe(model: Any) -> dict[str, Any]:
     }
     if framework == "spark":
         described.update(_spark_details(model))
+    if framework == "keras":
+        described["inputShape"] = _input_shape(model)
     if described["category"] == "pipeline":
         described["steps"] = [{"name": name, "estimatorClass": class_path(step)} for name, step in model.steps]
         described["finalEstimator"] = {

@@ -262,8 +262,10 @@ def _text(tab: ExplainTab, query: Any, ask: _Ask) -> None:
 
 
 def _image(tab: ExplainTab, image: str | None, ask: _Ask) -> None:
-    size = ask.record.parameters.get("inputShape") or ask.record.parameters.get("imageSize")
-    tab.image_size = "x".join(str(part) for part in size) if isinstance(size, list) else None
+    size = ask.record.parameters.get("inputShape")
+    if isinstance(size, list) and len(size) >= 2 and all(isinstance(part, int) for part in size[:2]):
+        channels = f", {size[2]} channels" if len(size) > 2 else ""
+        tab.image_size = f"{size[1]}x{size[0]} pixels{channels}"  # width x height
     if image is None:
         return
     tab.picture = image
