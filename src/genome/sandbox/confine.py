@@ -251,6 +251,7 @@ def _interpreter_paths() -> list[str]:
         os.path.dirname(os.path.realpath(sys.executable)),
         os.path.dirname(os.path.dirname(os.path.abspath(genome.__file__))),
         *(sysconfig.get_paths()[name] for name in ("purelib", "platlib", "stdlib", "platstdlib")),
+        *sys.path,  # with what .pth files added (an editable install, another environment's packages)
     ]
     return [os.path.realpath(path) for path in candidates if path and os.path.isdir(path)]
 
