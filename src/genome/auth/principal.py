@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
+    from sqlalchemy.orm import Session
 
 from genome.errors import InvalidInput, NotFound, PermissionDenied
 
 __all__ = ["LOCAL_ADMIN", "ROLES", "Principal", "check_role"]
 
+class _OfAnApplication(Protocol):
+    application: Any
+
+
+T = TypeVar("T", bound=_OfAnApplication)
 ROLES = ("viewer", "editor", "admin")
 _LEVEL = {role: level for level, role in enumerate(ROLES, start=1)}
 
@@ -79,6 +85,25 @@ class Principal:
             raise NotFound(f"{what} does not exist", field=field)
         self.require_visible(application, what, field=field)
         self.require(application, role)
+
+    def fetch(
+        self,
+        session: Session,
+        model: type[T],
+        key: str,
+        what: str,
+        *,
+        field: str = "id",
+        role: str = "viewer",
+        **get: Any,
+    ) -> T:
+        """The ``model`` row ``key`` (a record with an ``application``) when this principal may see it and holds
+        ``role`` in its application: the one way a service reads a record by id. ``get`` goes to ``Session.get``
+        (``options``, ``with_for_update``)."""
+        row = session.get(model, key, **get)
+        self.require_access(None if row is None else row.application, what, field=field, role=role)
+        assert row is not None
+        return row
 
     def require_visible(self, application: str, what: str, *, field: str | None = None) -> None:
         """Raise the same 404 an unknown record gets (``{what} does not exist``) when the principal may not even

@@ -201,13 +201,8 @@ def create_run(db: Database, principal: Principal, run: EvaluationRunCreate) -> 
 
 
 def _get_row(session: Session, principal: Principal, run_id: str, *, tasks: bool = True) -> EvaluationRun:
-    query = select(EvaluationRun).where(EvaluationRun.id == run_id)
-    if tasks:
-        query = query.options(selectinload(EvaluationRun.tasks))
-    row = session.scalars(query).first()
-    principal.require_access(row and row.application, f"evaluation run {run_id!r}", field="id")
-    assert row is not None
-    return row
+    options = [selectinload(EvaluationRun.tasks)] if tasks else []
+    return principal.fetch(session, EvaluationRun, run_id, f"evaluation run {run_id!r}", options=options)
 
 
 def get_run(db: Database, principal: Principal, run_id: str) -> EvaluationRunRead:

@@ -262,10 +262,7 @@ def create_version(
 
 def _get_row(session: Session, principal: Principal, version_id: str, role: str = "viewer") -> ModelVersion:
     """The version, if the principal may see it (the same 404 otherwise) and holds ``role`` in its application."""
-    row = session.get(ModelVersion, version_id)
-    principal.require_access(row and row.application, f"model version {version_id!r}", field="id", role=role)
-    assert row is not None
-    return row
+    return principal.fetch(session, ModelVersion, version_id, f"model version {version_id!r}", role=role)
 
 
 def get_version(db: Database, principal: Principal, version_id: str) -> ModelVersionRead:

@@ -194,10 +194,7 @@ def create_pipeline(
 
 
 def _get_pipeline(session: Session, principal: Principal, pipeline_id: str, role: str = "viewer") -> Pipeline:
-    row = session.get(Pipeline, pipeline_id)
-    principal.require_access(row and row.application, f"pipeline {pipeline_id!r}", field="pipelineId", role=role)
-    assert row is not None
-    return row
+    return principal.fetch(session, Pipeline, pipeline_id, f"pipeline {pipeline_id!r}", field="pipelineId", role=role)
 
 
 def get_pipeline(db: Database, principal: Principal, pipeline_id: str) -> PipelineRead:
@@ -240,10 +237,7 @@ def _get_run(
     session: Session, principal: Principal, run_id: str, role: str = "viewer", *, lock: bool = False
 ) -> PipelineRun:
     # Locking the row makes a cancel wait for a server claiming the run at that moment (and the reverse).
-    row = session.get(PipelineRun, run_id, with_for_update=lock)
-    principal.require_access(row and row.application, f"pipeline run {run_id!r}", field="id", role=role)
-    assert row is not None
-    return row
+    return principal.fetch(session, PipelineRun, run_id, f"pipeline run {run_id!r}", role=role, with_for_update=lock)
 
 
 def get_run(db: Database, principal: Principal, run_id: str) -> RunRead:
