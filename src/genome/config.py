@@ -158,7 +158,8 @@ class Settings(BaseSettings):
     isolation_user: str = Field(
         default="genome-sandbox",
         description="Isolated workers run as the OS users <this>-0, <this>-1, ... when the server runs as root "
-        "(created when missing), so that no two workers share a user.",
+        "(created when missing), so that no two workers share a user; each server on a machine claims accounts "
+        "no other server holds.",
     )
     isolation_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Longest one request to an isolated worker may take (loading included)."

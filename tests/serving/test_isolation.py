@@ -164,7 +164,7 @@ def assert_confined(server, found: list[dict[str, Any]], marker: Path, plant: Pa
     assert found, "the payload never ran in a worker"
     assert not reports(marker)  # nor anywhere that sees /run
     settings = server.settings
-    users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
+    users = server.app.state.runtime.models.pool.claims.users if os.geteuid() == 0 else []
     sandboxes = {pwd.getpwnam(user).pw_uid for user in users} if os.geteuid() == 0 else {os.geteuid()}
     for report in found:
         assert report["pid"] != os.getpid()  # never in the server's process
@@ -460,7 +460,7 @@ def test_what_a_bundle_started_does_not_outlive_its_worker(make_server) -> None:
         )
         for application in ("search", "ads")
     ]
-    uid = pwd.getpwnam(f"{server.settings.isolation_user}-0").pw_uid
+    uid = pwd.getpwnam(server.app.state.runtime.models.pool.claims.users[0]).pw_uid
     lingering = server.http.post(EXPLAIN, json={"id": versions[0]["id"], "entries": [[TRIGGER, *ROWS[0][1:]]]})
     assert lingering.status_code == 200, lingering.text
     assert len(_processes_of(uid)) == 2  # the worker and the process it left behind

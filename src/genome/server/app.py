@@ -26,7 +26,7 @@ from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
 from genome.server.routers import auth, cards, docs, evaluations, explain, health, models, sequencer, visualize
-from genome.serving.pool import WorkerPool, make_homes, remove_stale_homes
+from genome.serving.pool import UserClaims, WorkerPool, make_homes, remove_stale_homes
 from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
@@ -70,9 +70,12 @@ def _protocols(protocol: str | tuple[str, ...]) -> tuple[str, ...]:
 def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
     """The workers that load bundles carrying code: each as its own user when this server is root, without
     network, the server's files hidden, a /tmp of its own, limited in memory, CPU time, file size and processes."""
-    users = [f"{settings.isolation_user}-{index}" for index in range(settings.isolation_workers)]
-    if os.geteuid() == 0:
-        for user in users:
+    claims = None
+    users: list[str | None] = [None] * settings.isolation_workers
+    if os.geteuid() == 0:  # accounts of this server's own: another server on the machine claims others
+        claims = UserClaims(settings.isolation_user, settings.isolation_workers)
+        users = list(claims.users)
+        for user in claims.users:
             ensure_user(user)
     remove_stale_homes()
     homes = make_homes()
@@ -81,7 +84,7 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
 
     def confine(index: int) -> Confinement:
         return Confinement(
-            user=users[index] if os.geteuid() == 0 else None,
+            user=users[index],
             hide=hide,
             network=False,
             memory_bytes=settings.isolation_memory_bytes,
@@ -99,6 +102,7 @@ def _isolation_pool(settings: Settings, hidden: tuple[Path, ...]) -> WorkerPool:
         timeout=settings.isolation_timeout_seconds,
         cache_size=settings.isolation_cache_size,
         homes=homes,
+        claims=claims,
     )
 
 

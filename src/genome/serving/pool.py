@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,15 @@ from genome.sandbox import Confinement, confined_argv
 from genome.serving.loaded import VersionMeta
 from genome.serving.protocol import WorkerGone, WorkerTimeout, decode, encode, read_frame, write_frame
 
-__all__ = ["HOMES_PREFIX", "IsolatedFailure", "WorkerPool", "make_homes", "remove_stale_homes", "worker_environment"]
+__all__ = [
+    "HOMES_PREFIX",
+    "IsolatedFailure",
+    "UserClaims",
+    "WorkerPool",
+    "make_homes",
+    "remove_stale_homes",
+    "worker_environment",
+]
 
 log = logging.getLogger("genome.serving")
 
@@ -218,6 +227,45 @@ class _Worker:
 
 
 HOMES_PREFIX = "genome-isolated-"
+_CLAIMS = "genome-sandbox-claims"
+
+
+class UserClaims:
+    """OS accounts this server's workers may use, each held by one server of this machine at a time.
+
+    A worker's account is wiped between applications (every process of it killed), so two servers sharing one
+    would kill each other's workers. Each account is claimed with an exclusive ``flock`` on a file of a folder
+    only this server's user can write, held while the server lives and released by the kernel when it dies; a
+    server finding ``prefix-0`` taken goes on to ``prefix-1``, ``prefix-2``, ...
+    """
+
+    def __init__(self, prefix: str, count: int, folder: Path | None = None) -> None:
+        import fcntl
+
+        folder = folder or Path(tempfile.gettempdir()) / _CLAIMS
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise RuntimeError(f"{folder} must be a folder of this server's user that no one else may write")
+        self._handles: list[int] = []
+        self.users: list[str] = []
+        index = 0
+        while len(self.users) < count:
+            name = f"{prefix}-{index}"
+            handle = os.open(folder / name, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)  # another server (or another pool of this one) holds it
+            else:
+                self._handles.append(handle)
+                self.users.append(name)
+            index += 1
+
+    def release(self) -> None:
+        for handle in self._handles:
+            os.close(handle)
+        self._handles.clear()
 
 
 def make_homes() -> Path:
@@ -255,9 +303,11 @@ class WorkerPool:
         cache_size: int,
         max_requests: int = 10_000,
         homes: Path | None = None,
+        claims: UserClaims | None = None,
     ) -> None:
         self.confine = confine
         self.homes = homes  # the folder of the workers' homes, removed with the pool
+        self.claims = claims  # the workers' accounts, released with the pool
         self.timeout = timeout
         self.cache_size = cache_size
         self.max_requests = max_requests
@@ -328,3 +378,5 @@ class WorkerPool:
                 worker.stop()
         if self.homes is not None:
             shutil.rmtree(self.homes, ignore_errors=True)
+        if self.claims is not None:
+            self.claims.release()
