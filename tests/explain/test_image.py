@@ -18,24 +18,12 @@ from torch import nn
 from genome.explain.image import ImageExplainer, decode_image
 from genome.modelstore.estimator import GenomeEstimator
 from genome.server.app import API_PREFIX
+from pictures import SIZE, spotted_cnn, spotted_images
 
 os.environ["KERAS_BACKEND"] = "torch"
 
 EXPLAIN = f"{API_PREFIX}/routing/explain"
-SIZE = 32
 CLASSES = ["plain", "spotted"]
-
-
-def spotted_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Noise images (N x 32 x 32 x 3 uint8); the "spotted" half carry a bright 6x6 patch in the top-left quadrant."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 90, size=(count, SIZE, SIZE, 3)).astype(np.uint8)
-    labels = np.arange(count) % 2
-    for image, label in zip(images, labels, strict=True):
-        if label:
-            top, left = rng.integers(1, SIZE // 2 - 7, size=2)
-            image[top : top + 6, left : left + 6] = (240, 220, 60)
-    return images, labels
 
 
 def to_png(pixels: np.ndarray, data_url: bool = False) -> str:
@@ -74,24 +62,7 @@ def torch_cnn() -> SpotNet:
 
 @pytest.fixture(scope="module")
 def keras_cnn() -> Any:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    images, labels = spotted_images(256)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_b"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(2, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    # The seed's models take preprocess_input's [-1, 1] pixels (MobileNetV2's convention).
-    model.fit(images / 127.5 - 1.0, labels, epochs=25, batch_size=64, verbose=0)
-    return model
+    return spotted_cnn(256, epochs=25)
 
 
 def quadrant_share(heatmap: Any) -> float:

@@ -163,7 +163,6 @@ def attack(make_server, open_dir: Path, forest: RandomForestRegressor):
 def assert_confined(server, found: list[dict[str, Any]], marker: Path, plant: Path) -> None:
     assert found, "the payload never ran in a worker"
     assert not reports(marker)  # nor anywhere that sees /run
-    settings = server.settings
     users = server.app.state.runtime.models.pool.claims.users if os.geteuid() == 0 else []
     sandboxes = {pwd.getpwnam(user).pw_uid for user in users} if os.geteuid() == 0 else {os.geteuid()}
     for report in found:

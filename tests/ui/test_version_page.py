@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from genome.modelstore.estimator import GenomeEstimator
+from pictures import SIZE, spotted_cnn, spotted_images
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # Genome explains Keras models on the torch backend
 
@@ -81,41 +82,12 @@ def text_model(live_server) -> dict[str, Any]:
     return {"model": pipe, "saved": save(live_server, genome, "/text/planted", "text", "classification")}
 
 
-SIZE = 32
-
-
-def spotted_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Noise pictures; the "spotted" half carry a bright 6x6 patch in the top-left quadrant (as tests/explain)."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 90, size=(count, SIZE, SIZE, 3)).astype(np.uint8)
-    labels = np.arange(count) % 2
-    for image, label in zip(images, labels, strict=True):
-        if label:
-            top, left = rng.integers(1, SIZE // 2 - 7, size=2)
-            image[top : top + 6, left : left + 6] = (240, 220, 60)
-    return images, labels
-
-
 @pytest.fixture(scope="module")
 def image_model(live_server) -> dict[str, Any]:
     """A tiny Keras CNN (Keras 3 on torch) taught to tell spotted pictures from plain ones."""
-    import keras
     from keras.applications.mobilenet_v2 import preprocess_input
 
-    keras.utils.set_random_seed(0)
-    images, labels = spotted_images(192)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_b"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(2, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    model.fit(images / 127.5 - 1.0, labels, epochs=15, batch_size=64, verbose=0)
+    model = spotted_cnn(192, epochs=15)
     genome = GenomeEstimator(
         model, data_preprocessor=preprocess_input, target_classes=["plain", "spotted"], modality="image"
     )
