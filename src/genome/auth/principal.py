@@ -14,6 +14,7 @@ from genome.errors import InvalidInput, NotFound, PermissionDenied
 
 __all__ = ["LOCAL_ADMIN", "ROLES", "Principal", "check_role"]
 
+
 class _OfAnApplication(Protocol):
     application: Any
 
