@@ -374,6 +374,13 @@ def alias_history(
     )
 
 
+def applications(db: Database, principal: Principal) -> list[str]:
+    """The applications holding models that the principal may read (from the names, one row each: cheap)."""
+    query = select(ModelName.application).distinct().order_by(ModelName.application)
+    with db.read() as session:
+        return list(session.scalars(principal.only_readable(query, ModelName.application)))
+
+
 def counts_by_application(db: Database, principal: Principal) -> dict[str, int]:
     """How many versions each application the principal may read holds (none listed that they may not read)."""
     query = select(ModelVersion.application, func.count()).group_by(ModelVersion.application)

@@ -112,7 +112,7 @@ def models_page(
         error = exc
     except ValidationError as exc:
         error = invalid_from_validation(list(exc.errors()))
-    applications = sorted(service.counts_by_application(db, principal))
+    applications = service.applications(db, principal)
     previous = back[-1] if back else None
     return render(
         request,
