@@ -4,7 +4,7 @@ Fixtures:
 
 - ``browser`` (session): one chromium for the whole run. Playwright's own browser download is never used; a
   missing ``/usr/bin/chromium`` skips these tests on a developer's machine and fails them in CI.
-- ``live_server`` (module): a real server (the ``LiveServer`` of ``tests/conftest.py``, set up as ``make_server``
+- ``live_server`` (module): a real server (the ``LiveServer`` of ``tests/live.py``, set up as ``make_server``
   sets it up) shared by a module's tests, so that models are trained and saved once per module.
 - ``ui`` (function): a fresh browser context and page on ``live_server``; it records JavaScript console errors and
   page errors and fails the test if any occurred, and saves a full-page screenshot of each step into
@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, FreshDatabase, LiveServer
 from genome.config import Settings
+from live import ADMIN_PASSWORD, FreshDatabase, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

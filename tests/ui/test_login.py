@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from live import ADMIN_PASSWORD
 
 PASSWORD = "dana-password-1"
 
