@@ -1,7 +1,8 @@
 """The UI's pictures as SVG drawn on the server: feature importance bars, a SHAP waterfall, a beeswarm summary and
 a text with its words coloured by LIME weight.
 
-Colours come from ColorBrewer's RdBu, a diverging scale that colour-blind readers can tell apart: red pushes the
+Colours come from ColorBrewer's RdBu (color specifications by Cynthia Brewer, colorbrewer.org, Apache License
+2.0), a diverging scale that colour-blind readers can tell apart: red pushes the
 output up, blue pushes it down, and every picture says so in words too (signs, titles, a legend), so that colour
 never carries meaning alone. One scale serves all classes of a model: it is never rescaled per class.
 """
