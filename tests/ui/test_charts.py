@@ -53,3 +53,11 @@ def test_a_beeswarm_draws_one_dot_per_row_per_feature_shown() -> None:
     svg = str(charts.beeswarm(["a", "b", "c"], shap, values, title="t", unit="u", top=2))
     assert svg.count("<circle") == 60
     assert svg.index(">b<") < svg.index(">a<")  # most important first
+
+
+def test_a_binary_classifiers_log_odds_are_read_as_probabilities_on_a_second_axis() -> None:
+    parts = [charts.Contribution("a", 1.0, 1.5), charts.Contribution("b", 2.0, -0.5)]
+    svg = str(charts.waterfall(-1.0, parts, title="t", unit="log-odds (margin)", probability_axis=True))
+    assert ">probability</text>" in svg and ">0.5</text>" in svg
+    assert "That is a probability of 0.5." in svg  # -1 + 1.5 - 0.5 = 0 log-odds
+    assert ">probability</text>" not in str(charts.waterfall(-1.0, parts, title="t", unit="u"))

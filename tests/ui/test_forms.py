@@ -6,6 +6,7 @@ import re
 
 import httpx
 import numpy as np
+import pytest
 from sklearn.linear_model import LinearRegression
 
 from genome.modelstore.estimator import GenomeEstimator
@@ -132,3 +133,23 @@ def test_pages_need_a_session_and_the_seed_address_leads_to_them(make_server) ->
     assert client.get("/static/index.html").headers["location"] == "/"
     assert client.get("/static/ui/genome.css").status_code == 200
     assert client.get("/login").status_code == 200
+
+
+def test_a_binary_classifier_explained_in_log_odds_also_states_its_probability(make_server) -> None:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_breast_cancer()
+    x = data.data[:, :4] / data.data[:, :4].max(axis=0)
+    model = LogisticRegression().fit(x, data.target)
+    server = make_server("sqlite")
+    estimator = GenomeEstimator(model, feature_names=["a", "b", "c", "d"], modality="tabular")
+    estimator.explainer.sampleExplanations(x[:50])
+    meta = {"application": "search", "canonicalName": "/cancer", "inputModality": "tabular"}
+    version = server.store().save_model(estimator, meta)["id"]
+    client = browser(server, "admin", server.admin_password)
+    page = client.get(f"/models/{version}", params=[("tab", "explain"), *(("x", str(v)) for v in x[3])])
+    assert page.status_code == 200, page.text
+    shown = float(re.search(r'data-testid="probability">([^<]+)<', page.text).group(1))
+    assert shown == pytest.approx(model.predict_proba(x[3:4])[0, 1], rel=1e-3)
+    assert ">probability</text>" in page.text and "log-odds" in page.text

@@ -107,6 +107,23 @@ def _axis(scale: _Scale, y: float, label: str) -> list[str]:
     return parts
 
 
+_PROBABILITIES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+
+
+def _probability_axis(scale: _Scale, y: float) -> list[str]:
+    """A second axis under a log-odds one: where each probability falls (p = 1 / (1 + e^-x)), so the reader sees
+    both units of a binary classifier's output at once."""
+    parts = [f'<line x1="{scale.left}" x2="{scale.right}" y1="{y}" y2="{y}" stroke="#888"/>']
+    for probability in _PROBABILITIES:
+        x = scale(math.log(probability / (1 - probability)))
+        if scale.left <= x <= scale.right:
+            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 4}" stroke="#888"/>')
+            parts.append(f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle" fill="#555">{probability:g}</text>')
+    middle = (scale.left + scale.right) / 2
+    parts.append(f'<text x="{middle:.1f}" y="{y + 32}" text-anchor="middle" fill="#555">probability</text>')
+    return parts
+
+
 def bars(items: Sequence[tuple[str, float]], *, title: str, unit: str, top: int = 15) -> Markup:
     """Horizontal bars, largest first (feature importance: mean |SHAP| per feature)."""
     shown = sorted(items, key=lambda item: -abs(item[1]))[:top]
@@ -152,6 +169,7 @@ def waterfall(
     start: str = "expected value",
     end: str = "prediction",
     limit: float | None = None,
+    probability_axis: bool = False,
 ) -> Markup:
     """From the expected value, each feature's contribution in turn (largest first, the rest gathered into "N other
     features"), to the prediction, which the last bar reaches: expected + the contributions = the prediction."""
@@ -198,12 +216,18 @@ def waterfall(
         f'<text x="{scale(prediction) + 4:.1f}" y="{y + 15}" font-weight="600">{_fmt(prediction)}</text></g>'
     )
     body += _axis(scale, y + _ROW + 4, unit)
+    height = y + _ROW + 44
+    if probability_axis:  # a binary classifier's log-odds: its probabilities drawn under them
+        body += _probability_axis(scale, y + _ROW + 48)
+        height += 44
     described = (
         f"Starts at the {start} {_fmt(expected)}; "
         + "; ".join(f"{label} {_signed(shap)}" for label, shap, _ in rows)
         + f"; ends at the {end} {_fmt(prediction)} ({unit})."
     )
-    return _svg(title, described, y + _ROW + 44, body)
+    if probability_axis:
+        described += f" That is a probability of {1 / (1 + math.exp(-prediction)):.4g}."
+    return _svg(title, described, height, body)
 
 
 def _cell(value: object) -> str:

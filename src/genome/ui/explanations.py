@@ -4,6 +4,7 @@ explain and visualize services, and their answers turned into the charts of ``ge
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class ExplainTab:
     summary: Markup | None = None
     chart: Markup | None = None
     check: dict[str, float] | None = None
+    probability: float | None = None  # of a binary classifier explained in log-odds
     unit: str = ""
     explainer: str = ""
     text: str = ""
@@ -227,12 +229,17 @@ def _tabular(tab: ExplainTab, query: Any, ask: _Ask) -> None:
     total = expected + sum(part.shap for part in contributions)
     tab.check = {"expected": expected, "contributions": total - expected, "total": total}
     label = f" of {tab.classes[tab.klass]}" if tab.classes else ""
+    # A binary classifier explained in log-odds: both units shown, the sum being additive in log-odds only.
+    binary_margin = answer.output == "margin" and answer.number_labels == 1
+    if binary_margin:
+        tab.probability = 1 / (1 + math.exp(-total))
     tab.chart = charts.waterfall(
         expected,
         contributions,
         title=f"Why the model predicts {total:.4g}{label} for this record",
         unit=tab.unit,
         limit=limit,
+        probability_axis=binary_margin,
     )
 
 
