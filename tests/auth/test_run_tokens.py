@@ -29,6 +29,8 @@ ALLOWED = {
     ("POST", "/modelstore/models/search"),
     ("POST", "/modelstore/search"),
     ("GET", "/modelstore/resolve"),
+    ("GET", "/modelstore/alias-history"),
+    ("GET", "/modelstore/compare"),
     ("GET", "/modelstore/models/{version_id}"),
     ("GET", "/modelstore/models/{version_id}/artifact"),
     ("PUT", "/modelstore/models/{version_id}/aliases/{alias}"),
