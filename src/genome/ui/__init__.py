@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from genome.ui import auth, models
+from genome.ui import auth, evaluations, models
 from genome.ui.render import STATIC
 
 __all__ = ["install_ui"]
@@ -17,6 +17,7 @@ def install_ui(app: FastAPI) -> None:
     """The pages at ``/``, their assets under ``/static/ui``, and the seed's ``/static/index.html`` leading to them."""
     app.include_router(auth.router)
     app.include_router(models.router)
+    app.include_router(evaluations.router)
 
     @app.get("/static/index.html", include_in_schema=False)
     def seed_address() -> RedirectResponse:

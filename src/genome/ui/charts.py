@@ -10,13 +10,13 @@ never carries meaning alone. One scale serves all classes of a model: it is neve
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
 
-__all__ = ["Contribution", "bars", "beeswarm", "colour", "highlighted_text", "waterfall"]
+__all__ = ["Contribution", "bars", "beeswarm", "colour", "highlighted_text", "history", "waterfall"]
 
 # ColorBrewer RdBu (11 classes), from strong blue (-1) through white (0) to strong red (+1).
 _RDBU = (
@@ -329,3 +329,72 @@ def highlighted_text(
         cursor = end
     out.append(escape(text[cursor:]))
     return Markup("".join(out))
+
+
+# Okabe and Ito's palette: eight colours that colour-blind readers can tell apart (lines also differ by dash).
+_LINES = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
+_DASHES = ("", "6 3", "2 3", "8 3 2 3")
+
+
+def history(
+    series: Mapping[str, Sequence[tuple[int, float]]],
+    verdicts: Sequence[tuple[int, str, str]],
+    *,
+    title: str,
+    unit: str,
+    top: int = 8,
+) -> Markup:
+    """One line per metric across model versions (x: version number), and under them each version's verdict as a
+    mark and a word (passed ✓, failed ✗, error !), linked to its run."""
+    shown = dict(list(series.items())[:top])
+    versions = sorted({version for version, _, _ in verdicts})
+    if not versions:
+        return Markup("")
+    left, right, top_y, plot_h = 70, _WIDTH - 190, 14, 220
+    low_v, high_v = versions[0], versions[-1]
+
+    def x_of(version: int) -> float:
+        return left + (0.5 if high_v == low_v else (version - low_v) / (high_v - low_v)) * (right - left)
+
+    values = [value for points in shown.values() for _, value in points] or [0.0, 1.0]
+    y_scale = _Scale(values, top_y + plot_h, top_y)  # higher values up
+    body = [f'<line x1="{left}" x2="{left}" y1="{top_y}" y2="{top_y + plot_h}" stroke="#444"/>']
+    for tick in y_scale.ticks(4):
+        y = y_scale(tick)
+        body.append(
+            f'<line x1="{left - 4}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6eb"/>'
+            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#333">{_fmt(tick)}</text>'
+        )
+    for index, (name, points) in enumerate(shown.items()):
+        shade, dash = _LINES[index % len(_LINES)], _DASHES[index % len(_DASHES)]
+        path = " ".join(f"{x_of(v):.1f},{y_scale(value):.1f}" for v, value in sorted(points))
+        dots = "".join(
+            f'<circle cx="{x_of(v):.1f}" cy="{y_scale(value):.1f}" r="3.5" fill="{shade}">'
+            f"<title>{escape(name)} at v{v}: {_fmt(value)}</title></circle>"
+            for v, value in points
+        )
+        legend_y = top_y + 14 + index * 18
+        body.append(
+            f'<g class="series"><polyline points="{path}" fill="none" stroke="{shade}" stroke-width="2" '
+            f'stroke-dasharray="{dash}"/>{dots}<line x1="{right + 14}" x2="{right + 38}" y1="{legend_y - 4}" '
+            f'y2="{legend_y - 4}" stroke="{shade}" stroke-width="2" stroke-dasharray="{dash}"/>'
+            f'<text x="{right + 44}" y="{legend_y}">{escape(_cut(name, 22))}</text></g>'
+        )
+    axis_y = top_y + plot_h
+    body.append(f'<line x1="{left}" x2="{right}" y1="{axis_y}" y2="{axis_y}" stroke="#444"/>')
+    marks = {"passed": ("✓", "#1b7837"), "failed": ("✗", "#b2182b"), "error": ("!", "#8c510a")}
+    for version, status, link in verdicts:
+        glyph, shade = marks.get(status, ("·", "#555"))
+        x = x_of(version)
+        body.append(
+            f'<a href="{escape(link)}" class="verdict" data-version="{version}" data-status="{escape(status)}">'
+            f"<title>v{version}: {escape(status)}</title>"
+            f'<text x="{x:.1f}" y="{axis_y + 18}" text-anchor="middle">v{version}</text>'
+            f'<text x="{x:.1f}" y="{axis_y + 36}" text-anchor="middle" fill="{shade}" font-weight="700">{glyph}</text>'
+            f'<text x="{x:.1f}" y="{axis_y + 50}" text-anchor="middle" fill="{shade}" font-size="10">'
+            f"{escape(status)}</text></a>"
+        )
+    described = "; ".join(f"v{version} {status}" for version, status, _ in verdicts)
+    return _svg(
+        title, f"{title}. Verdicts: {described}. Lines: {', '.join(shown) or 'no numeric metric'}.", axis_y + 60, body
+    )

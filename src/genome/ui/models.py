@@ -4,7 +4,6 @@ services as the API, as the signed-in principal, and draws what they answer."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -22,7 +21,7 @@ from genome.models.search import from_params
 from genome.server.deps import Db, Explanations, Models, SettingsDep
 from genome.server.errors import invalid_from_validation
 from genome.ui import explanations as explaining
-from genome.ui.render import PageRoute, SignedIn, check_csrf, render
+from genome.ui.render import PageRoute, SignedIn, check_csrf, day, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -39,18 +38,6 @@ SORTS = {
 }
 TABS = ("overview", "explain", "visualize", "evaluations")
 PAGE = 25
-
-
-def _day(value: str | None, field: str, *, end: bool = False) -> int | None:
-    """A date from a form (YYYY-MM-DD, the reader's day taken as UTC) as ms since epoch; ``end``: the day after."""
-    if not value:
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a date written YYYY-MM-DD, not {value!r}", field=field) from None
-    start = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), dt.UTC)
-    return int(start.timestamp() * 1000)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -103,8 +90,8 @@ def models_page(
             "inputModality": inputModality or None,
             "predictionType": predictionType or None,
             "alias": alias or None,
-            "createdAfter": _day(createdFrom, "createdFrom"),
-            "createdBefore": _day(createdTo, "createdTo", end=True),
+            "createdAfter": day(createdFrom, "createdFrom"),
+            "createdBefore": day(createdTo, "createdTo", end=True),
         }
         search = from_params(params, tags, q or None, sort, PAGE, cursor or None)
         page = service.search_versions(db, principal, search, page_size_max=settings.page_size_max)
@@ -150,7 +137,7 @@ def _version_context(
     ``asOf``, when given), and whether the reader may edit it."""
     as_of = request.query_params.get("asOf") or None
     history = service.alias_history(
-        db, principal, record.application, record.canonicalName, at=_day(as_of, "asOf", end=True), limit=10
+        db, principal, record.application, record.canonicalName, at=day(as_of, "asOf", end=True), limit=10
     )
     return {
         "record": record,

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 from genome.auth import service as auth_service
 from genome.auth.principal import LOCAL_ADMIN, Principal
-from genome.errors import GenomeError, PermissionDenied, Unauthenticated
+from genome.errors import GenomeError, InvalidInput, PermissionDenied, Unauthenticated
 from genome.server.deps import CSRF_COOKIE, SESSION_COOKIE, authenticate
 from genome.server.errors import invalid_from_validation
 
-__all__ = ["PageRoute", "SignedIn", "check_csrf", "render", "url_with"]
+__all__ = ["PageRoute", "SignedIn", "check_csrf", "day", "render", "url_with"]
 
 log = logging.getLogger("genome.ui")
 
@@ -67,6 +67,18 @@ def _environment() -> Environment:
 
 
 TEMPLATES = _environment()
+
+
+def day(value: str | None, field: str, *, end: bool = False) -> int | None:
+    """A date from a form (YYYY-MM-DD, the reader's day taken as UTC) as ms since epoch; ``end``: the day after."""
+    if not value:
+        return None
+    try:
+        date = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date written YYYY-MM-DD, not {value!r}", field=field) from None
+    start = dt.datetime.combine(date + dt.timedelta(days=1 if end else 0), dt.time(), dt.UTC)
+    return int(start.timestamp() * 1000)
 
 
 def url_with(request: Request, **changes: Any) -> str:
