@@ -72,6 +72,10 @@ def test_runs_are_found_read_compared_and_charted(make_server) -> None:
     assert verdicts == [("1", "passed"), ("2", "error")]
     assert f'href="/evaluations/runs/{good["id"]}"' in history.text and "fit · r2" in history.text
 
+    home = client.get("/").text
+    assert f"/evaluations/runs/{bad['id']}" in home and f"/evaluations/runs/{good['id']}" not in home
+    assert "<title>Home · Genome</title>" in home
+
     version_page = client.get(f"/models/{second['id']}", params={"tab": "evaluations"})
     assert f"/evaluations/runs/{bad['id']}" in version_page.text
 

@@ -44,7 +44,13 @@ PAGE = 25
 def home(request: Request, db: Db, principal: SignedIn) -> HTMLResponse:
     recent = service.search_versions(db, principal, ModelVersionSearch(limit=10), page_size_max=10)
     counts = service.counts_by_application(db, principal)
-    return render(request, "home.html", recent=recent.items, counts=counts)
+    failing = [
+        run
+        for status in ("failed", "error")
+        for run in evaluations.search_runs(db, principal, status=status, limit=5, page_size_max=5).items
+    ]
+    failing.sort(key=lambda run: -run.created)
+    return render(request, "home.html", recent=recent.items, counts=counts, failing=failing[:5])
 
 
 @router.get("/models", response_class=HTMLResponse)
