@@ -9,14 +9,26 @@ never carries meaning alone. One scale serves all classes of a model: it is neve
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
-__all__ = ["Contribution", "bars", "beeswarm", "colour", "highlighted_text", "history", "waterfall"]
+__all__ = [
+    "STEP_STATES",
+    "Contribution",
+    "bars",
+    "beeswarm",
+    "colour",
+    "dag",
+    "highlighted_text",
+    "history",
+    "waterfall",
+]
 
 # ColorBrewer RdBu (11 classes), from strong blue (-1) through white (0) to strong red (+1).
 _RDBU = (
@@ -398,3 +410,66 @@ def history(
     return _svg(
         title, f"{title}. Verdicts: {described}. Lines: {', '.join(shown) or 'no numeric metric'}.", axis_y + 60, body
     )
+
+
+# A step's state: a colour-blind-safe shade, and an icon and a word, so colour never carries it alone.
+STEP_STATES = {
+    "pending": ("#eef0f4", "○"),
+    "running": ("#d1e5f0", "▶"),
+    "succeeded": ("#d9f0d3", "✓"),
+    "failed": ("#fddbc7", "✗"),
+    "cancelled": ("#e3e3e3", "■"),
+    "skipped": ("#f5f5f5", "-"),
+}
+
+
+def dag(steps: Sequence[Any], *, link: str) -> Markup:
+    """A run's steps as a DAG: groups left to right in order, a parallel group's steps stacked, each box with its
+    type, state (shade, icon and word) and attempts, linked to ``link`` + its name; arrows from every step of a
+    group to every step of the next. Boxes carry ``data-step`` and ``data-status`` for the page's live updates."""
+    groups: dict[int, list[Any]] = {}
+    for step in steps:
+        groups.setdefault(step.group, []).append(step)
+    order = sorted(groups)
+    box_w, box_h, gap_x, gap_y, pad = 170, 56, 60, 16, 12
+    tallest = max((len(items) for items in groups.values()), default=1)
+    height = pad * 2 + tallest * box_h + (tallest - 1) * gap_y
+    width = pad * 2 + len(order) * box_w + max(len(order) - 1, 0) * gap_x
+    places: dict[str, tuple[float, float]] = {}
+    for column, group in enumerate(order):
+        items = groups[group]
+        span = len(items) * box_h + (len(items) - 1) * gap_y
+        top = (height - span) / 2
+        for row, step in enumerate(items):
+            places[step.stepName] = (pad + column * (box_w + gap_x), top + row * (box_h + gap_y))
+    body = [
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>'
+    ]
+    for before, after in itertools.pairwise(order):
+        for source in groups[before]:
+            for target in groups[after]:
+                x1, y1 = places[source.stepName]
+                x2, y2 = places[target.stepName]
+                body.append(
+                    f'<path d="M {x1 + box_w:.0f} {y1 + box_h / 2:.0f} C {x1 + box_w + gap_x / 2:.0f} '
+                    f"{y1 + box_h / 2:.0f}, {x2 - gap_x / 2:.0f} {y2 + box_h / 2:.0f}, {x2 - 2:.0f} "
+                    f'{y2 + box_h / 2:.0f}" fill="none" stroke="#999" marker-end="url(#arrow)"/>'
+                )
+    for step in steps:
+        x, y = places[step.stepName]
+        shade, icon = STEP_STATES.get(step.status, ("#ffffff", "?"))
+        tries = len(step.attempts)
+        retried = " after a retry" if tries > 1 and step.status == "succeeded" else ""
+        body.append(
+            f'<a href="{escape(link + step.stepName)}" class="step" data-step="{escape(step.stepName)}" '
+            f'data-status="{escape(step.status)}"><title>{escape(step.stepName)}: {escape(step.status)}{retried}, '
+            f"{tries} attempt{'' if tries == 1 else 's'}</title>"
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6" fill="{shade}" stroke="#555"/>'
+            f'<text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="600">{escape(_cut(step.stepName, 20))}</text>'
+            f'<text x="{x + 10:.0f}" y="{y + 38:.0f}" class="state">{icon} {escape(step.status)}{retried}</text>'
+            f'<text x="{x + 10:.0f}" y="{y + 51:.0f}" font-size="10" fill="#555">{escape(step.stepType)} · '
+            f"{tries} attempt{'' if tries == 1 else 's'}</text></a>"
+        )
+    states = "; ".join(f"{step.stepName} {step.status}" for step in steps)
+    return _svg("The run's steps", f"Steps in order, parallel ones stacked: {states}.", height, body, width=width)

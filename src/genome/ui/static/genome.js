@@ -46,6 +46,45 @@ document.addEventListener("DOMContentLoaded", () => {
     slider.addEventListener("input", () => { heat.style.opacity = String(slider.value / 100); });
   }
 
+  // A running pipeline's DAG follows the run: the page asks the API for the run every 2 s while the run is
+  // unfinished and the tab visible, and repaints each step's state; it says how fresh it is, or that it lost touch.
+  for (const figure of document.querySelectorAll("figure.dag[data-live]")) {
+    const freshness = figure.querySelector(".freshness");
+    const badge = document.querySelector("[data-testid=run-status]");
+    let last = Date.now();
+    let finished = false;
+    const icons = { pending: "○", running: "▶", succeeded: "✓", failed: "✗", cancelled: "■", skipped: "-" };
+    const shades = { pending: "#eef0f4", running: "#d1e5f0", succeeded: "#d9f0d3", failed: "#fddbc7", cancelled: "#e3e3e3", skipped: "#f5f5f5" };
+    const poll = async () => {
+      if (finished || document.visibilityState !== "visible") return;
+      try {
+        const response = await fetch(figure.dataset.live, { headers: { Accept: "application/json" } });
+        if (!response.ok) throw new Error(String(response.status));
+        const run = await response.json();
+        for (const step of run.steps) {
+          const box = figure.querySelector(`a.step[data-step="${CSS.escape(step.stepName)}"]`);
+          if (!box || box.dataset.status === step.status) continue;
+          box.dataset.status = step.status;
+          box.querySelector("rect").setAttribute("fill", shades[step.status] || "#fff");
+          box.querySelector("text.state").textContent = `${icons[step.status] || "?"} ${step.status}`;
+        }
+        badge.dataset.status = run.status;
+        badge.querySelector(".badge").textContent = run.status;
+        badge.querySelector(".badge").className = `badge status ${run.status}`;
+        last = Date.now();
+        finished = !["queued", "running"].includes(run.status);
+        freshness.textContent = finished ? "The run has ended; reload for its attempts and logs." : "Live: updated just now.";
+      } catch (error) {
+        freshness.textContent = "Connection lost; retrying.";
+      }
+    };
+    setInterval(poll, 2000);
+    setInterval(() => {
+      if (!finished && Date.now() - last > 3000) freshness.textContent = `Live: updated ${Math.round((Date.now() - last) / 1000)} s ago.`;
+    }, 1000);
+    document.addEventListener("visibilitychange", poll);
+  }
+
   // A picture dropped on the image form fills its file input.
   for (const form of document.querySelectorAll("form.drop")) {
     const input = form.querySelector("input[type=file]");
