@@ -71,7 +71,6 @@ def runs_page(
         page=page,
         statuses=STATUSES,
         back=back,
-        has_previous=bool(back) or bool(cursor),
     )
 
 

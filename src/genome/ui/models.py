@@ -121,7 +121,6 @@ def models_page(
         sorts=SORTS,
         previous=previous,
         back=back,
-        has_previous=bool(back) or bool(cursor),
     )
 
 

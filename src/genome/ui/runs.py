@@ -4,21 +4,21 @@ each step's attempts and logs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from genome.errors import InvalidInput, NotFound
 from genome.sequencer import service
-from genome.sequencer.schemas import RunRead
+from genome.sequencer.schemas import RunRead, RunStatus
 from genome.server.deps import Artifacts, Db, SettingsDep
 from genome.ui import charts
 from genome.ui.render import PageRoute, SignedIn, check_csrf, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE = 25
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "skipped")
+STATUSES = get_args(RunStatus)
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -59,7 +59,6 @@ def runs_page(
         page=page,
         statuses=STATUSES,
         back=back,
-        has_previous=bool(back) or bool(cursor),
     )
 
 
@@ -96,6 +95,7 @@ def run_page(
         "run.html",
         run=run,
         dag=charts.dag(run.steps, link=f"/runs/{run.id}?step="),
+        states=charts.STEP_STATES,
         step=step,
         log=log,
         editor=principal.can(run.application, "editor"),

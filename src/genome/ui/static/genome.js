@@ -53,8 +53,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const badge = document.querySelector("[data-testid=run-status]");
     let last = Date.now();
     let finished = false;
-    const icons = { pending: "○", running: "▶", succeeded: "✓", failed: "✗", cancelled: "■", skipped: "-" };
-    const shades = { pending: "#eef0f4", running: "#d1e5f0", succeeded: "#d9f0d3", failed: "#fddbc7", cancelled: "#e3e3e3", skipped: "#f5f5f5" };
+    // status -> [shade, icon], as the server drew them (one table, in genome.ui.charts)
+    const states = JSON.parse(figure.dataset.states);
     const poll = async () => {
       if (finished || document.visibilityState !== "visible") return;
       try {
@@ -65,8 +65,9 @@ document.addEventListener("DOMContentLoaded", () => {
           const box = figure.querySelector(`a.step[data-step="${CSS.escape(step.stepName)}"]`);
           if (!box || box.dataset.status === step.status) continue;
           box.dataset.status = step.status;
-          box.querySelector("rect").setAttribute("fill", shades[step.status] || "#fff");
-          box.querySelector("text.state").textContent = `${icons[step.status] || "?"} ${step.status}`;
+          const [shade, icon] = states[step.status] || ["#fff", "?"];
+          box.querySelector("rect").setAttribute("fill", shade);
+          box.querySelector("text.state").textContent = `${icon} ${step.status}`;
         }
         badge.dataset.status = run.status;
         badge.querySelector(".badge").textContent = run.status;
