@@ -1,4 +1,5 @@
-"""When stored pipelines run: durations, fixed periods ("6h") and cron expressions ("*/5 * * * *").
+"""When stored pipelines run: durations, fixed periods ("6h") and cron expressions ("*/5 * * * *"), their next
+due times, and how to say them in words ("every 6 hours", "at 02:00 UTC on Monday").
 
 Times are integer milliseconds since the epoch, UTC, as everywhere in Genome.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -90,10 +92,162 @@ class Schedule:
             return previous_due_ms + periods * self.period_ms
         return self._cron_after(max(previous_due_ms, now_ms))
 
+    def upcoming(self, first_ms: int, count: int = 5) -> list[int]:
+        """``count`` due times from ``first_ms`` (a pipeline's ``nextRun``) on, as the schedule fires them.
+
+        Example:
+            >>> hour = 3_600_000
+            >>> parse_schedule("6h").upcoming(hour, 3) == [hour, 7 * hour, 13 * hour]
+            True
+        """
+        times = [first_ms] if count > 0 else []
+        while len(times) < count:
+            times.append(self.next_after(times[-1], times[-1]))
+        return times
+
+    def describe(self) -> str:
+        """The schedule in English: "every 30 minutes", "every day at 02:00 UTC", "at 02:00 UTC on Monday".
+
+        Common cron shapes get words; an unusual one (last day of the month, both a day of the month and a
+        weekday, many scattered times) is given as the expression itself.
+
+        Example:
+            >>> parse_schedule("1d").describe()
+            'every day'
+            >>> parse_schedule("30 2 * * mon-fri").describe()
+            'at 02:30 UTC on Monday to Friday'
+        """
+        if self.period_ms is not None:
+            return _describe_period(self.period_ms)
+        assert self.cron is not None  # one of the two is always set
+        return _describe_cron(self.cron) or f"cron {self.cron} (UTC)"
+
     def _cron_after(self, after_ms: int) -> int:
         start = datetime.fromtimestamp(after_ms / 1000, tz=UTC)
         seconds: float = croniter(self.cron, start).get_next(float)
         return round(seconds * 1000)
+
+
+_PERIOD_UNITS = (("week", 604_800_000), ("day", 86_400_000), ("hour", 3_600_000), ("minute", 60_000), ("second", 1000))
+
+
+def _describe_period(period_ms: int) -> str:
+    if period_ms % 1000:
+        return f"every {period_ms / 1000:g} seconds"
+    parts, rest = [], period_ms
+    for unit, size in _PERIOD_UNITS:
+        amount, rest = divmod(rest, size)
+        if amount:
+            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
+    if parts == [f"1 {parts[0].split()[1]}"]:
+        return f"every {parts[0].split()[1]}"  # "every day", not "every 1 day"
+    return "every " + _join(parts)
+
+
+_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_MOST_TIMES = 6  # more times a day than this read better as the expression
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _runs(values: list[int]) -> list[list[int]]:
+    """Consecutive values grouped: [1, 2, 3, 5] -> [[1, 2, 3], [5]]."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return runs
+
+
+def _names(values: list[int], names: Callable[[int], str]) -> str:
+    """Names of values, a run of three or more written as a range ("Monday to Friday")."""
+    words = []
+    for run in _runs(values):
+        if len(run) >= 3:
+            words.append(f"{names(run[0])} to {names(run[-1])}")
+        else:
+            words.extend(names(value) for value in run)
+    return _join(words)
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _every(values: list[int], size: int) -> int | None:
+    """N when ``values`` are 0, N, 2N, ... and N divides ``size``, so the gaps are even all round."""
+    step = values[1] - values[0] if len(values) > 1 else 0
+    if step > 1 and size % step == 0 and values == list(range(0, size, step)):
+        return step
+    return None
+
+
+def _describe_time(minutes: list[int] | None, hours: list[int] | None) -> str | None:
+    """When in the day: ``None`` for a field means every value ("*")."""
+    if minutes is None:
+        per_minute = "every minute"
+    elif (step := _every(minutes, 60)) is not None:
+        per_minute = f"every {step} minutes"
+    else:
+        per_minute = ""
+    if hours is None:
+        if per_minute:
+            return per_minute
+        assert minutes is not None
+        if minutes == [0]:
+            return "every hour, on the hour"
+        if len(minutes) <= _MOST_TIMES:
+            return f"every hour at minute{'' if len(minutes) == 1 else 's'} {_join([str(m) for m in minutes])}"
+        return None
+    if per_minute:  # within some hours of the day
+        if len(_runs(hours)) != 1:
+            return None
+        last = 59 if minutes is None else minutes[-1]
+        return f"{per_minute} from {hours[0]:02d}:00 to {hours[-1]:02d}:{last:02d} UTC"
+    assert minutes is not None
+    if (step := _every(hours, 24)) is not None and len(minutes) == 1:
+        return f"every {step} hours from 00:{minutes[0]:02d} UTC"
+    if len(minutes) == 1 and len(hours) > _MOST_TIMES and len(_runs(hours)) == 1:
+        return f"every hour from {hours[0]:02d}:{minutes[0]:02d} to {hours[-1]:02d}:{minutes[0]:02d} UTC"
+    times = [f"{hour:02d}:{minute:02d}" for hour in hours for minute in minutes]
+    if len(times) > _MOST_TIMES:
+        return None
+    return f"at {_join(times)} UTC"
+
+
+def _describe_cron(expression: str) -> str | None:
+    """Words for a cron expression's common shapes, or None for the rest."""
+    try:
+        fields, nth_weekday = croniter.expand(expression)
+    except CroniterError:
+        return None
+    if nth_weekday or any(value != "*" and not isinstance(value, int) for field in fields for value in field):
+        return None  # "L", "1#2" and the like
+    minutes, hours, days, months, weekdays = (None if field == ["*"] else sorted(field) for field in fields)
+    when = _describe_time(minutes, hours)
+    if when is None or (days is not None and weekdays is not None):
+        return None  # with both, cron fires on either: too easy to misread in words
+    monthly = f" in {_names(months, lambda m: _MONTHS[m - 1])}" if months is not None else ""
+    if weekdays is not None:
+        monday_first = sorted(weekdays, key=lambda day: (day - 1) % 7)
+        order = [(day - 1) % 7 for day in monday_first]
+        on = _names(order, lambda index: _DAYS[(index + 1) % 7])
+        return f"{when} on {on}{monthly}"
+    if days is not None:
+        of = f" of {_names(months, lambda m: _MONTHS[m - 1])}" if months is not None else " of every month"
+        return f"{when} on the {_join([_ordinal(day) for day in days])}{of}"
+    if when.startswith("at "):
+        return f"every day{monthly} {when}"
+    return f"{when}{monthly}"
 
 
 def parse_schedule(text: str) -> Schedule:

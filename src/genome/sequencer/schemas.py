@@ -19,6 +19,7 @@ __all__ = [
     "PipelineRead",
     "RunPage",
     "RunRead",
+    "RunSummary",
     "StepRead",
 ]
 
@@ -71,6 +72,20 @@ class RunPage(BaseModel):
     nextCursor: str | None
 
 
+# A stored pipeline's state, as ``GET /compute/pipelines?status=`` filters it.
+PipelineStatus = Literal["scheduled", "paused", "unscheduled"]
+RECENT_RUNS = 5
+
+
+class RunSummary(BaseModel):
+    """A run as its pipeline lists it: its outcome, and its id to read the rest."""
+
+    id: str
+    status: RunStatus
+    created: int
+    finished: int | None
+
+
 class PipelineRead(BaseModel):
     id: str
     application: str
@@ -81,9 +96,14 @@ class PipelineRead(BaseModel):
     schedule: str | None
     nextRun: int | None = Field(description="when the schedule fires next (ms since epoch); null when unscheduled")
     paused: bool
+    status: PipelineStatus = Field(
+        description="scheduled: its schedule fires; paused: it has a schedule, paused; unscheduled: no schedule, it "
+        "runs only when asked"
+    )
     created: int
     createdBy: str
     spec: dict[str, Any]
+    recentRuns: list[RunSummary] = Field(description=f"its latest runs (up to {RECENT_RUNS}), newest first")
 
 
 class PipelinePage(BaseModel):

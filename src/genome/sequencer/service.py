@@ -7,10 +7,11 @@ and drives them. Each function owns its transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, union_all
 from sqlalchemy.orm import Session
 
 from genome.auth.principal import Principal
@@ -18,13 +19,16 @@ from genome.clock import now_ms
 from genome.errors import Conflict, InvalidInput, NotFound
 from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.schemas import (
+    RECENT_RUNS,
     AttemptRead,
     DeploymentRead,
     LogChunk,
     PipelinePage,
     PipelineRead,
+    PipelineStatus,
     RunPage,
     RunRead,
+    RunSummary,
     StepRead,
 )
 from genome.sequencer.spec import PipelineSpec, parse_pipeline
@@ -97,7 +101,7 @@ def run_read(row: PipelineRun) -> RunRead:
     )
 
 
-def pipeline_read(row: Pipeline) -> PipelineRead:
+def pipeline_read(row: Pipeline, recent_runs: Sequence[RunSummary] = ()) -> PipelineRead:
     return PipelineRead(
         id=row.id,
         application=row.application,
@@ -108,9 +112,11 @@ def pipeline_read(row: Pipeline) -> PipelineRead:
         schedule=row.schedule,
         nextRun=row.next_run,
         paused=row.paused,
+        status="unscheduled" if row.schedule is None else "paused" if row.paused else "scheduled",
         created=row.created,
         createdBy=row.created_by,
         spec=row.spec,
+        recentRuns=list(recent_runs),
     )
 
 
@@ -199,21 +205,81 @@ def _get_pipeline(session: Session, principal: Principal, pipeline_id: str, role
 
 def get_pipeline(db: Database, principal: Principal, pipeline_id: str) -> PipelineRead:
     with db.read() as session:
-        return pipeline_read(_get_pipeline(session, principal, pipeline_id))
+        row = _get_pipeline(session, principal, pipeline_id)
+        return pipeline_read(row, _recent_runs(session, [row.id])[row.id])
+
+
+# Parts of one UNION ALL: well under SQLite's limit of 500 compound terms.
+_UNION_PARTS = 100
+PIPELINE_STATUSES: tuple[str, ...] = get_args(PipelineStatus)
+_STATUS_WHERE = {
+    "scheduled": (Pipeline.schedule.is_not(None), Pipeline.paused.is_(False)),
+    "paused": (Pipeline.schedule.is_not(None), Pipeline.paused.is_(True)),
+    "unscheduled": (Pipeline.schedule.is_(None),),
+}
+_MAX_NAME = 500
+
+
+def _recent_runs(session: Session, pipeline_ids: Sequence[str]) -> dict[str, list[RunSummary]]:
+    """The latest runs of each pipeline, newest first, in one statement for a page of pipelines: a UNION ALL of one
+    ``LIMIT`` per pipeline, each a short seek in the (pipeline_id, created) index however many runs a pipeline has
+    had (a window over all their runs would read every one)."""
+    found: dict[str, list[RunSummary]] = {pipeline_id: [] for pipeline_id in pipeline_ids}
+    columns = (PipelineRun.pipeline_id, PipelineRun.id, PipelineRun.status, PipelineRun.created, PipelineRun.finished)
+    ids = list(found)
+    for start in range(0, len(ids), _UNION_PARTS):
+        parts = [
+            select(*columns)
+            .where(PipelineRun.pipeline_id == pipeline_id)
+            .order_by(PipelineRun.created.desc(), PipelineRun.id.desc())
+            .limit(RECENT_RUNS)
+            .subquery()
+            for pipeline_id in ids[start : start + _UNION_PARTS]
+        ]
+        rows = session.execute(union_all(*(select(part) for part in parts))).all()
+        for pipeline_id, run_id, status, created, finished in sorted(rows, key=lambda row: (-row[3], row[1])):
+            found[pipeline_id].append(RunSummary(id=run_id, status=status, created=created, finished=finished))
+    return found
 
 
 def list_pipelines(
-    db: Database, principal: Principal, *, application: str | None, limit: int, cursor: str | None, page_size_max: int
+    db: Database,
+    principal: Principal,
+    *,
+    application: str | None = None,
+    name: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    page_size_max: int,
 ) -> PipelinePage:
+    """Stored pipelines the principal may see, newest first, each with its latest runs.
+
+    Args:
+        application: only this application's pipelines.
+        name: only pipelines whose ``pipelineName`` holds this text, ignoring case.
+        status: only ``scheduled`` pipelines (a schedule that fires), ``paused`` ones (a schedule, paused) or
+            ``unscheduled`` ones (no schedule: they run when asked).
+    """
     _check_limit(limit, page_size_max)
     query = principal.only_readable(select(Pipeline), Pipeline.application)
     if application is not None:
         query = query.where(Pipeline.application == application)
+    if name is not None:
+        if not 1 <= len(name) <= _MAX_NAME:
+            raise InvalidInput(f"name must be 1 to {_MAX_NAME} characters; got {len(name)}", field="name")
+        pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Pipeline.pipeline_name.ilike(f"%{pattern}%", escape="\\"))
+    if status is not None:
+        if status not in _STATUS_WHERE:
+            raise InvalidInput(f"status must be one of {', '.join(PIPELINE_STATUSES)}; got {status!r}", field="status")
+        query = query.where(*_STATUS_WHERE[status])
     with db.read() as session:
         page, next_cursor = fetch_page(
             session, query, Pipeline.created, Pipeline.id, sort="-created", cursor=cursor, limit=limit
         )
-        return PipelinePage(items=[pipeline_read(row) for row in page], nextCursor=next_cursor)
+        recent = _recent_runs(session, [row.id for row in page])
+        return PipelinePage(items=[pipeline_read(row, recent[row.id]) for row in page], nextCursor=next_cursor)
 
 
 def set_paused(db: Database, principal: Principal, pipeline_id: str, paused: bool) -> PipelineRead:
@@ -224,7 +290,7 @@ def set_paused(db: Database, principal: Principal, pipeline_id: str, paused: boo
             raise InvalidInput(f"pipeline {pipeline_id!r} has no schedule to pause or resume", field="schedule")
         row.paused = paused
         session.flush()
-        return pipeline_read(row)
+        return pipeline_read(row, _recent_runs(session, [row.id])[row.id])
 
 
 def delete_pipeline(db: Database, principal: Principal, pipeline_id: str) -> None:

@@ -14,6 +14,7 @@ from genome.sequencer.schemas import (
     LogChunk,
     PipelinePage,
     PipelineRead,
+    PipelineStatus,
     RunPage,
     RunRead,
     RunStatus,
@@ -77,11 +78,27 @@ def list_pipelines(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     application: Text = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=500, description="Text the name holds (any case).")
+    ] = None,
+    status: Annotated[
+        PipelineStatus | None,
+        Query(description="scheduled (its schedule fires), paused (a schedule, paused), unscheduled (no schedule)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PipelinePage:
+    """Stored pipelines, newest first, each with its latest runs' statuses; filtered by application, by text in
+    ``pipelineName`` and by status."""
     return service.list_pipelines(
-        db, principal, application=application, limit=limit, cursor=cursor, page_size_max=settings.page_size_max
+        db,
+        principal,
+        application=application,
+        name=name,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+        page_size_max=settings.page_size_max,
     )
 
 
