@@ -21,10 +21,12 @@ from markupsafe import Markup
 __all__ = [
     "STEP_STATES",
     "Contribution",
+    "DagBox",
     "bars",
     "beeswarm",
     "colour",
     "dag",
+    "flow",
     "highlighted_text",
     "history",
     "waterfall",
@@ -423,53 +425,91 @@ STEP_STATES = {
 }
 
 
-def dag(steps: Sequence[Any], *, link: str) -> Markup:
-    """A run's steps as a DAG: groups left to right in order, a parallel group's steps stacked, each box with its
-    type, state (shade, icon and word) and attempts, linked to ``link`` + its name; arrows from every step of a
-    group to every step of the next. Boxes carry ``data-step`` and ``data-status`` for the page's live updates."""
-    groups: dict[int, list[Any]] = {}
-    for step in steps:
-        groups.setdefault(step.group, []).append(step)
-    order = sorted(groups)
-    box_w, box_h, gap_x, gap_y, pad = 170, 56, 60, 16, 12
-    tallest = max((len(items) for items in groups.values()), default=1)
+@dataclass(frozen=True)
+class DagBox:
+    """A box of a DAG: a step's ``name`` in bold and ``lines`` under it, each ``(text, kind)`` where kind is
+    ``state`` (the step's state, which the run page repaints), ``code`` (a command, monospaced) or ``meta``
+    (small print). ``tooltip`` says it all in words; ``href`` makes the box a link; ``status`` is its state for
+    the run page's live updates."""
+
+    name: str
+    lines: tuple[tuple[str, str], ...]
+    tooltip: str
+    shade: str = "#ffffff"
+    href: str | None = None
+    status: str | None = None
+
+
+_LINE_STYLE = {
+    "state": 'class="state"',
+    "code": 'font-size="10" fill="#333" font-family="ui-monospace, SFMono-Regular, Menlo, monospace"',
+    "meta": 'font-size="10" fill="#555"',
+}
+
+
+def flow(columns: Sequence[Sequence[DagBox]], *, title: str, description: str, box_width: int = 170) -> Markup:
+    """Boxes in columns drawn left to right in order, a column's boxes stacked, with arrows from every box of a
+    column to every box of the next: a pipeline's groups, parallel steps side by side in one column."""
+    most_lines = max((len(box.lines) for column in columns for box in column), default=1)
+    box_w, box_h, gap_x, gap_y, pad = box_width, 38 + 13 * max(most_lines - 1, 0) + 5, 60, 16, 12
+    tallest = max((len(column) for column in columns), default=1)
     height = pad * 2 + tallest * box_h + (tallest - 1) * gap_y
-    width = pad * 2 + len(order) * box_w + max(len(order) - 1, 0) * gap_x
-    places: dict[str, tuple[float, float]] = {}
-    for column, group in enumerate(order):
-        items = groups[group]
-        span = len(items) * box_h + (len(items) - 1) * gap_y
+    width = pad * 2 + len(columns) * box_w + max(len(columns) - 1, 0) * gap_x
+    places: list[list[tuple[float, float]]] = []
+    for index, column in enumerate(columns):
+        span = len(column) * box_h + (len(column) - 1) * gap_y
         top = (height - span) / 2
-        for row, step in enumerate(items):
-            places[step.stepName] = (pad + column * (box_w + gap_x), top + row * (box_h + gap_y))
+        places.append([(pad + index * (box_w + gap_x), top + row * (box_h + gap_y)) for row in range(len(column))])
     body = [
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>'
     ]
-    for before, after in itertools.pairwise(order):
-        for source in groups[before]:
-            for target in groups[after]:
-                x1, y1 = places[source.stepName]
-                x2, y2 = places[target.stepName]
+    for sources, targets in itertools.pairwise(places):
+        for x1, y1 in sources:
+            for x2, y2 in targets:
                 body.append(
                     f'<path d="M {x1 + box_w:.0f} {y1 + box_h / 2:.0f} C {x1 + box_w + gap_x / 2:.0f} '
                     f"{y1 + box_h / 2:.0f}, {x2 - gap_x / 2:.0f} {y2 + box_h / 2:.0f}, {x2 - 2:.0f} "
                     f'{y2 + box_h / 2:.0f}" fill="none" stroke="#999" marker-end="url(#arrow)"/>'
                 )
+    name_chars, line_chars = (box_w - 20) // 8, (box_w - 20) // 6
+    for index, column in enumerate(columns):
+        for box, (x, y) in zip(column, places[index], strict=True):
+            status = f' data-status="{escape(box.status)}"' if box.status is not None else ""
+            tag, href = ("a", f' href="{escape(box.href)}"') if box.href else ("g", "")
+            lines = "".join(
+                f'<text x="{x + 10:.0f}" y="{y + 38 + 13 * number:.0f}" {_LINE_STYLE[kind]}>'
+                f"{escape(text if kind == 'state' else _cut(text, line_chars))}</text>"
+                for number, (text, kind) in enumerate(box.lines)
+            )
+            body.append(
+                f'<{tag}{href} class="step" data-step="{escape(box.name)}" data-group="{index}"{status}>'
+                f"<title>{escape(box.tooltip)}</title>"
+                f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6" fill="{box.shade}" '
+                f'stroke="#555"/><text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="600">'
+                f"{escape(_cut(box.name, name_chars))}</text>{lines}</{tag}>"
+            )
+    return _svg(title, description, height, body, width=width)
+
+
+def dag(steps: Sequence[Any], *, link: str) -> Markup:
+    """A run's steps as a DAG (``flow``): each box with its type, state (shade, icon and word) and attempts, linked
+    to ``link`` + its name. Boxes carry ``data-step`` and ``data-status`` for the page's live updates."""
+    groups: dict[int, list[DagBox]] = {}
     for step in steps:
-        x, y = places[step.stepName]
         shade, icon = STEP_STATES.get(step.status, ("#ffffff", "?"))
         tries = len(step.attempts)
         retried = " after a retry" if tries > 1 and step.status == "succeeded" else ""
-        body.append(
-            f'<a href="{escape(link + step.stepName)}" class="step" data-step="{escape(step.stepName)}" '
-            f'data-status="{escape(step.status)}"><title>{escape(step.stepName)}: {escape(step.status)}{retried}, '
-            f"{tries} attempt{'' if tries == 1 else 's'}</title>"
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6" fill="{shade}" stroke="#555"/>'
-            f'<text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="600">{escape(_cut(step.stepName, 20))}</text>'
-            f'<text x="{x + 10:.0f}" y="{y + 38:.0f}" class="state">{icon} {escape(step.status)}{retried}</text>'
-            f'<text x="{x + 10:.0f}" y="{y + 51:.0f}" font-size="10" fill="#555">{escape(step.stepType)} · '
-            f"{tries} attempt{'' if tries == 1 else 's'}</text></a>"
+        attempts = f"{tries} attempt{'' if tries == 1 else 's'}"
+        box = DagBox(
+            name=step.stepName,
+            lines=((f"{icon} {step.status}{retried}", "state"), (f"{step.stepType} · {attempts}", "meta")),
+            tooltip=f"{step.stepName}: {step.status}{retried}, {attempts}",
+            shade=shade,
+            href=link + step.stepName,
+            status=step.status,
         )
+        groups.setdefault(step.group, []).append(box)
     states = "; ".join(f"{step.stepName} {step.status}" for step in steps)
-    return _svg("The run's steps", f"Steps in order, parallel ones stacked: {states}.", height, body, width=width)
+    columns = [groups[group] for group in sorted(groups)]
+    return flow(columns, title="The run's steps", description=f"Steps in order, parallel ones stacked: {states}.")
