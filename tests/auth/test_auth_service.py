@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from genome.auth import service
 from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.auth.schemas import TokenCreate, UserCreate
-from genome.errors import Conflict, NotFound, PermissionDenied, TooManyRequests, Unauthenticated
+from genome.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyRequests, Unauthenticated
 from genome.store.db import Database
 from genome.store.tables import Credential, User
 
@@ -96,14 +96,14 @@ def test_counters_of_past_guesses_are_forgotten_so_the_table_stays_bounded(
     clock = [1_000_000_000_000]
     monkeypatch.setattr(service, "now_ms", lambda: clock[0])
     monkeypatch.setattr(service, "_next_prune", 0)
-    for attempt in range(40):  # guesses at ever new usernames, from ever new addresses
+    for attempt in range(12):  # guesses at ever new usernames, from ever new addresses
         with pytest.raises(Unauthenticated):
             service.login(users, f"user{attempt}", "nope-nope", client=f"c{attempt}", policy=policy)
     for _ in range(3):  # and one address that gets itself locked out of ann
         with pytest.raises(Unauthenticated):
             service.login(users, "ann", "nope-nope", client="attacker", policy=policy)
     with users.read() as session:
-        assert session.scalar(text("select count(*) from login_failures")) == 40 * 3 + 3
+        assert session.scalar(text("select count(*) from login_failures")) == 12 * 3 + 3
 
     clock[0] += (policy.window_seconds + 1) * 1000  # every window has passed, the attacker's lock has not
     with pytest.raises(Unauthenticated):
@@ -202,3 +202,41 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(users: Da
         service.authenticate(users, other.cookie, kinds=("session",))
     assert service.authenticate(users, first.cookie, kinds=("session",)).username == "ann"
     assert service.login(users, "ann", "new-secret-2", client="c", policy=POLICY)
+
+
+def test_each_admin_lists_only_the_users_and_roles_they_manage(users: Database) -> None:
+    service.set_role(users, LOCAL_ADMIN, "bob", "search", "viewer")
+    service.create_user(users, LOCAL_ADMIN, UserCreate(username="cy", password="cy-secret-12", roles={"ads": "admin"}))
+    everyone = {user.username: user.roles for user in service.list_managed_users(users, LOCAL_ADMIN)}
+    assert everyone == {
+        "ann": {"search": "editor"},
+        "bob": {"ads": "viewer", "search": "viewer"},
+        "cy": {"ads": "admin"},
+    }
+    search_admin = Principal("sam", {"search": "admin", "ads": "viewer"})
+    assert service.managed_applications(search_admin) == ["search"]
+    scoped = {user.username: user.roles for user in service.list_managed_users(users, search_admin)}
+    assert scoped == {"ann": {"search": "editor"}, "bob": {"search": "viewer"}}  # bob's ads role stays private
+    assert service.get_managed_user(users, search_admin, "cy").roles == {}  # may be granted a first role
+    with pytest.raises(NotFound):
+        service.get_managed_user(users, search_admin, "nobody")
+    for outsider in (Principal("ann", {"search": "editor"}), Principal("eve", {"*": "editor"})):
+        with pytest.raises(PermissionDenied):
+            service.list_managed_users(users, outsider)
+        with pytest.raises(PermissionDenied):
+            service.get_managed_user(users, outsider, "ann")
+    run = Principal("root", {"*": "admin"}, "cred", "run", "run-1")
+    assert service.managed_applications(run) == []
+    with pytest.raises(PermissionDenied, match="pipeline run"):
+        service.list_managed_users(users, run)
+
+
+def test_a_role_needs_an_application_and_a_wrong_password_names_its_field(users: Database) -> None:
+    for application in ("", "  ", "x" * 201):
+        with pytest.raises(InvalidInput) as caught:
+            service.set_role(users, LOCAL_ADMIN, "ann", application, "viewer")
+        assert caught.value.field == "application"
+    ann = Principal("ann", {"search": "editor"})
+    with pytest.raises(PermissionDenied) as wrong:
+        service.set_password(users, ann, "ann", "new-secret-2", "not-it")
+    assert wrong.value.field == "currentPassword"

@@ -32,11 +32,14 @@ __all__ = [
     "create_user",
     "delete_user",
     "ensure_admin",
+    "get_managed_user",
     "get_user",
+    "list_managed_users",
     "list_tokens",
     "list_users",
     "login",
     "logout",
+    "managed_applications",
     "mint_run_token",
     "missing_role",
     "remove_role",
@@ -321,6 +324,64 @@ def list_users(db: Database, actor: Principal) -> list[UserRead]:
         return [_user_read(user) for user in session.scalars(select(User).order_by(User.username))]
 
 
+def managed_applications(actor: Principal) -> list[str] | None:
+    """The applications whose roles ``actor`` may grant and remove; ``None`` means all of them (a global admin).
+
+    Example:
+        >>> managed_applications(Principal("sam", {"search": "admin", "ads": "viewer"}))
+        ['search']
+        >>> managed_applications(Principal("root", {"*": "admin"})) is None
+        True
+    """
+    if actor.is_run:
+        return []
+    if actor.is_global_admin:
+        return None
+    return sorted(application for application, role in actor.roles.items() if role == "admin" and application != "*")
+
+
+def _managed_read(user: User, managed: list[str] | None) -> UserRead:
+    read = _user_read(user)
+    if managed is not None:
+        read.roles = {application: role for application, role in read.roles.items() if application in managed}
+    return read
+
+
+def _require_some_admin(actor: Principal) -> list[str] | None:
+    _refuse_run_token(actor, "manage users or roles")
+    managed = managed_applications(actor)
+    if managed == []:
+        raise PermissionDenied(f"{actor.username} needs the admin role in an application to manage users")
+    return managed
+
+
+def list_managed_users(db: Database, actor: Principal) -> list[UserRead]:
+    """The users whose roles ``actor`` may manage, each with only the roles they may manage: every user and role
+    for a global admin; for an application's admin, the users holding a role in one of their applications, with
+    their roles there (the rest of their roles stay private). 403 for anyone who administers nothing.
+
+    Example:
+        >>> db = Database("sqlite://"); db.migrate(); _ = ensure_admin(db, "a-password")
+        >>> _ = set_role(db, Principal("root", {"*": "admin"}), "admin", "search", "viewer")
+        >>> [user.roles for user in list_managed_users(db, Principal("sam", {"search": "admin"}))]
+        [{'search': 'viewer'}]
+    """
+    managed = _require_some_admin(actor)
+    query = select(User).order_by(User.username)
+    if managed is not None:
+        query = query.where(User.roles.any(UserRole.application.in_(managed)))
+    with db.read() as session:
+        return [_managed_read(user, managed) for user in session.scalars(query)]
+
+
+def get_managed_user(db: Database, actor: Principal, username: str) -> UserRead:
+    """One user as ``actor`` may manage them: all their roles for a global admin, only those in the applications
+    an application's admin administers (none yet, for a user they may grant a first role to)."""
+    managed = _require_some_admin(actor)
+    with db.read() as session:
+        return _managed_read(_get_user(session, username), managed)
+
+
 def get_user(db: Database, actor: Principal, username: str) -> UserRead:
     if actor.username != username:
         _require_user_admin(actor)
@@ -331,6 +392,8 @@ def get_user(db: Database, actor: Principal, username: str) -> UserRead:
 def set_role(db: Database, actor: Principal, username: str, application: str, role: str) -> UserRead:
     """Grant ``role`` in ``application``; an application's admins may grant roles in it, global admins anywhere."""
     check_role(role)
+    if not application.strip() or len(application) > 200:
+        raise InvalidInput("application must be a name of 1 to 200 characters, or * for all", field="application")
     _require_user_admin(actor, application)
     with db.write() as session:
         user = _get_user(session, username)
@@ -373,7 +436,7 @@ def set_password(db: Database, actor: Principal, username: str, password: str, c
     with db.write() as session:
         user = _get_user(session, username)
         if own and not verify_password(user.password_hash, current_password or ""):
-            raise PermissionDenied("currentPassword is wrong")
+            raise PermissionDenied("the current password is wrong", field="currentPassword")
         user.password_hash = new_hash
         now = now_ms()
         for credential in session.scalars(

@@ -86,6 +86,26 @@ document.addEventListener("DOMContentLoaded", () => {
     document.addEventListener("visibilitychange", poll);
   }
 
+  // A secret shown once is copied with one click; where the clipboard cannot be written, it is selected instead,
+  // for the reader's own Ctrl+C. Without JavaScript the button stays hidden and one click selects the secret.
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const source = document.getElementById(button.dataset.copy);
+    const said = button.parentElement.querySelector(".copied");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(source.textContent.trim());
+        said.textContent = "Copied.";
+      } catch (error) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        said.textContent = "Selected: press Ctrl+C to copy.";
+      }
+    });
+  }
+
   // A picture dropped on the image form fills its file input.
   for (const form of document.querySelectorAll("form.drop")) {
     const input = form.querySelector("input[type=file]");
