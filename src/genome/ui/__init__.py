@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from genome.ui import auth, evaluations, models, pipelines, runs
+from genome.ui import account, admin, auth, evaluations, models, pipelines, runs
 from genome.ui.render import STATIC
 
 __all__ = ["install_ui"]
