@@ -118,8 +118,50 @@ class Compute(ApiClient):
                 time.sleep(poll)
 
     def put_deployment(self, application: str, name: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or replace a deployment: parameters every step of its runs gets as DEPLOYMENT_PARAMETERS."""
+        """Create or replace a deployment: parameters every step of its runs gets as DEPLOYMENT_PARAMETERS. Each
+        change is a new ``version``; the same parameters as the current version's make none."""
         deployment: dict[str, Any] = self._request(
             "PUT", f"/compute/deployments/{application}/{name}", json={"parameters": dict(parameters)}
         ).json()
         return deployment
+
+    def get_deployment(self, application: str, name: str, *, at: int | None = None) -> dict[str, Any]:
+        """A deployment's current parameters and version; with ``at`` (ms since epoch), the ones current then."""
+        params = {} if at is None else {"at": at}
+        deployment: dict[str, Any] = self._request(
+            "GET", f"/compute/deployments/{application}/{name}", params=params
+        ).json()
+        return deployment
+
+    def list_deployments(self, application: str) -> list[dict[str, Any]]:
+        deployments: list[dict[str, Any]] = self._request("GET", f"/compute/deployments/{application}").json()
+        return deployments
+
+    def delete_deployment(self, application: str, name: str) -> None:
+        """Delete a deployment; its history stays, ending with the version that deleted it."""
+        self._request("DELETE", f"/compute/deployments/{application}/{name}")
+
+    def deployment_history(
+        self, application: str, name: str, *, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of a deployment's versions, newest first: ``{"items": [...], "nextCursor": ...}``."""
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page: dict[str, Any] = self._request(
+            "GET", f"/compute/deployments/{application}/{name}/versions", params=params
+        ).json()
+        return page
+
+    def get_deployment_version(self, application: str, name: str, version: int) -> dict[str, Any]:
+        found: dict[str, Any] = self._request(
+            "GET", f"/compute/deployments/{application}/{name}/versions/{version}"
+        ).json()
+        return found
+
+    def diff_deployment(self, application: str, name: str, from_version: int, to_version: int) -> dict[str, Any]:
+        """Keys ``added``, ``removed`` and ``changed`` (old and new values) between two versions, by key path."""
+        diff: dict[str, Any] = self._request(
+            "GET",
+            f"/compute/deployments/{application}/{name}/diff",
+            params={"from": from_version, "to": to_version},
+        ).json()
+        return diff

@@ -34,13 +34,14 @@ from sqlalchemy.orm import Session
 
 from genome.auth import service as auth
 from genome.clock import now_ms
+from genome.sequencer.deployments import run_parameters
 from genome.sequencer.executors.base import Executor, StepLaunch, StepLost, StepProcess
 from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.service import new_run
 from genome.sequencer.spec import PipelineSpec, StepSpec, parse_pipeline
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
-from genome.store.tables import Credential, Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
+from genome.store.tables import Credential, Pipeline, PipelineRun, RunStep, StepAttempt
 
 __all__ = ["EngineSettings", "Sequencer"]
 
@@ -331,8 +332,9 @@ class Sequencer:
                 run = session.get(PipelineRun, run_id)
                 assert run is not None
                 spec = parse_pipeline(run.spec, container_runtime=True)
-                deployment = session.get(Deployment, (run.application, run.deployment)) if run.deployment else None
-                parameters = deployment.parameters if deployment else {}
+                parameters, deployment_version = run_parameters(
+                    session, run.application, run.deployment, run.deployment_version
+                )
                 statuses = {step.step_name: step.status for step in run.steps}
                 attempts = {step.step_name: len(step.attempts) for step in run.steps}
                 # Its token would carry no more than what the creator holds now; a run they may no longer start
@@ -353,6 +355,7 @@ class Sequencer:
             )
             with self._owned(run) as (_, row):
                 row.credential_id = credential_id  # so whoever reclaims the run can revoke it
+                row.deployment_version = deployment_version  # which parameters its steps got
             outcome, reason = self._drive_groups(run, spec, parameters, token, statuses, attempts, cancel)
             self._finish(run, outcome, reason)
         except _LeaseLost:

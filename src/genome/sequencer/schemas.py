@@ -12,9 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "AttemptRead",
+    "DeploymentDiff",
     "DeploymentRead",
+    "DeploymentVersionPage",
+    "DeploymentVersionRead",
     "DeploymentWrite",
     "LogChunk",
+    "ParameterChange",
+    "ParameterEntry",
     "PipelinePage",
     "PipelineRead",
     "RunPage",
@@ -56,6 +61,9 @@ class RunRead(BaseModel):
     pipelineName: str
     canonicalName: str | None
     deployment: str | None
+    deploymentVersion: int | None = Field(
+        description="the version of the deployment whose parameters the steps got, read when the run started"
+    )
     status: RunStatus
     reason: str | None
     cancelRequested: bool
@@ -131,6 +139,49 @@ class DeploymentWrite(BaseModel):
 class DeploymentRead(BaseModel):
     application: str
     name: str
+    version: int = Field(description="the version these parameters are (every change makes the next one)")
     parameters: dict[str, Any]
-    updated: int
+    updated: int = Field(description="when this version was made (ms since epoch)")
     updatedBy: str | None
+
+
+class DeploymentVersionRead(BaseModel):
+    """One change of a deployment: its parameters from then on, who made it and when; ``deleted`` marks the
+    version that deleted it (its parameters are then empty)."""
+
+    application: str
+    name: str
+    version: int
+    parameters: dict[str, Any]
+    deleted: bool
+    created: int
+    createdBy: str | None
+
+
+class DeploymentVersionPage(BaseModel):
+    items: list[DeploymentVersionRead]
+    nextCursor: str | None
+
+
+class ParameterEntry(BaseModel):
+    path: list[str] = Field(description="the keys leading to the value, outermost first")
+    value: Any
+
+
+class ParameterChange(BaseModel):
+    path: list[str] = Field(description="the keys leading to the value, outermost first")
+    old: Any
+    new: Any
+
+
+class DeploymentDiff(BaseModel):
+    """What changed in a deployment's parameters from one version to another, by key path: nested objects are
+    compared key by key; any other value (a list included) is compared whole."""
+
+    application: str
+    name: str
+    fromVersion: int
+    toVersion: int
+    added: list[ParameterEntry]
+    removed: list[ParameterEntry]
+    changed: list[ParameterChange]

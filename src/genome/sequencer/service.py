@@ -1,4 +1,5 @@
-"""Sequencer records: store pipelines and deployments, queue runs, read runs and their logs, cancel.
+"""Sequencer records: store pipelines, queue runs, read runs and their logs, cancel (deployments:
+``genome.sequencer.deployments``).
 
 These functions only read and write the database; the engine (``genome.sequencer.engine``) claims queued runs
 and drives them. Each function owns its transaction.
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from sqlalchemy import delete, select, union_all
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from genome.auth.principal import Principal
@@ -21,7 +22,6 @@ from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.schemas import (
     RECENT_RUNS,
     AttemptRead,
-    DeploymentRead,
     LogChunk,
     PipelinePage,
     PipelineRead,
@@ -35,7 +35,7 @@ from genome.sequencer.spec import PipelineSpec, parse_pipeline
 from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 from genome.store.pagination import fetch_page
-from genome.store.tables import Deployment, Pipeline, PipelineRun, RunStep, StepAttempt
+from genome.store.tables import Pipeline, PipelineRun, RunStep, StepAttempt
 
 __all__ = [
     "FINISHED",
@@ -45,11 +45,9 @@ __all__ = [
     "delete_pipeline",
     "get_pipeline",
     "get_run",
-    "list_deployments",
     "list_pipelines",
     "list_runs",
     "new_run",
-    "put_deployment",
     "read_log",
     "set_paused",
 ]
@@ -80,6 +78,7 @@ def run_read(row: PipelineRun) -> RunRead:
         pipelineName=row.pipeline_name,
         canonicalName=row.canonical_name,
         deployment=row.deployment,
+        deploymentVersion=row.deployment_version,
         status=row.status,  # type: ignore[arg-type]
         reason=row.reason,
         cancelRequested=row.cancel_requested,
@@ -397,47 +396,3 @@ def _chunk(data: bytes, offset: int, next_offset: int, *, complete: bool) -> Log
     return LogChunk(
         text=data.decode("utf-8", errors="replace"), offset=offset, nextOffset=next_offset, complete=complete
     )
-
-
-def put_deployment(
-    db: Database, principal: Principal, application: str, name: str, parameters: dict[str, Any]
-) -> DeploymentRead:
-    """Create or replace a deployment's parameters (editors of the application)."""
-    principal.require(application, "editor")
-    with db.write() as session:
-        row = session.get(Deployment, (application, name))
-        if row is None:
-            row = Deployment(application=application, name=name, parameters=parameters, updated=now_ms())
-            session.add(row)
-        row.parameters, row.updated, row.updated_by = parameters, now_ms(), principal.username
-        session.flush()
-        return _deployment_read(row)
-
-
-def _deployment_read(row: Deployment) -> DeploymentRead:
-    return DeploymentRead(
-        application=row.application,
-        name=row.name,
-        parameters=row.parameters,
-        updated=row.updated,
-        updatedBy=row.updated_by,
-    )
-
-
-def list_deployments(db: Database, principal: Principal, application: str) -> list[DeploymentRead]:
-    principal.require_visible(application, f"application {application!r}", field="application")
-    with db.read() as session:
-        rows = session.scalars(
-            select(Deployment).where(Deployment.application == application).order_by(Deployment.name)
-        )
-        return [_deployment_read(row) for row in rows]
-
-
-def delete_deployment(db: Database, principal: Principal, application: str, name: str) -> None:
-    principal.require(application, "editor")
-    with db.write() as session:
-        result = session.execute(
-            delete(Deployment).where(Deployment.application == application, Deployment.name == name)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise NotFound(f"deployment {name!r} of application {application!r} does not exist", field="name")

@@ -25,7 +25,18 @@ from genome.sequencer.executors.local import LocalExecutor
 from genome.server.deps import Runtime, authenticate
 from genome.server.errors import install_error_handlers
 from genome.server.limits import BodySizeLimit
-from genome.server.routers import auth, cards, docs, evaluations, explain, health, models, sequencer, visualize
+from genome.server.routers import (
+    auth,
+    cards,
+    deployments,
+    docs,
+    evaluations,
+    explain,
+    health,
+    models,
+    sequencer,
+    visualize,
+)
 from genome.serving.pool import UserClaims, WorkerPool, make_homes, remove_stale_homes
 from genome.serving.service import ModelServer
 from genome.store.artifacts import ArtifactStore
@@ -210,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected.include_router(cards.router)
     protected.include_router(evaluations.router)
     protected.include_router(sequencer.router)
+    protected.include_router(deployments.router)
     protected.include_router(explain.router)
     protected.include_router(visualize.router)
     app.include_router(public)

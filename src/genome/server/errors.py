@@ -34,9 +34,9 @@ def invalid_from_validation(errors: list[Any], prefix: str | None = None) -> Inv
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     if first.get("type") == "json_invalid":
-        return InvalidInput(
-            f"{field or 'body'} is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip(), field=field
-        )
+        # FastAPI puts the character position in the location, ("body", 12): the field at fault is the body.
+        field = prefix or "body"
+        return InvalidInput(f"{field} is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip(), field=field)
     if field is None and first.get("type") in ("model_attributes_type", "dict_type"):
         return InvalidInput("the request body must be a JSON object (Content-Type: application/json)", field="body")
     if first.get("type") == "missing":

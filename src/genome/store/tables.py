@@ -25,6 +25,7 @@ __all__ = [
     "Base",
     "Credential",
     "Deployment",
+    "DeploymentVersion",
     "EvaluationRun",
     "EvaluationTask",
     "LoginFailures",
@@ -278,7 +279,8 @@ class EvaluationTask(Base):
 
 
 class Deployment(Base):
-    """A named set of parameters per application (the seed's ``"deployment": "deploy-1"``), given to steps."""
+    """A named set of parameters per application (the seed's ``"deployment": "deploy-1"``), given to steps: its
+    current version (``deployment_versions`` keeps every one)."""
 
     __tablename__ = "deployments"
 
@@ -287,6 +289,23 @@ class Deployment(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     updated: Mapped[int] = mapped_column(BigInteger, nullable=False)
     updated_by: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+
+
+class DeploymentVersion(Base):
+    """One change of a deployment, kept for ever: its parameters from then on, who made it and when. A deletion is
+    a version too (``deleted``, with empty parameters), so the history says when a deployment stopped existing.
+    The primary key numbers versions per deployment: two writers cannot both add the same number."""
+
+    __tablename__ = "deployment_versions"
+
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Pipeline(Base):
@@ -327,6 +346,8 @@ class PipelineRun(Base):
     pipeline_name: Mapped[str] = mapped_column(String(500), nullable=False)
     canonical_name: Mapped[str | None] = mapped_column(String(500))
     deployment: Mapped[str | None] = mapped_column(String(200))
+    # The deployment's version whose parameters the steps got (read when the run started; None: no deployment).
+    deployment_version: Mapped[int | None] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)

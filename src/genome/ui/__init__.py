@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from genome.ui import account, admin, auth, evaluations, models, pipelines, runs
+from genome.ui import account, admin, auth, deployments, evaluations, models, pipelines, runs
 from genome.ui.render import STATIC
 
 __all__ = ["install_ui"]
@@ -19,6 +19,7 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(models.router)
     app.include_router(evaluations.router)
     app.include_router(runs.router)
+    app.include_router(deployments.router)
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(pipelines.router)

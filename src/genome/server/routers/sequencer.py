@@ -9,8 +9,6 @@ from fastapi import APIRouter, Body, Query, Response, status
 
 from genome.sequencer import service
 from genome.sequencer.schemas import (
-    DeploymentRead,
-    DeploymentWrite,
     LogChunk,
     PipelinePage,
     PipelineRead,
@@ -174,22 +172,3 @@ def read_log(
 ) -> LogChunk:
     """An attempt's stdout and stderr from byte ``offset``; poll with ``nextOffset`` to follow a running step."""
     return service.read_log(db, artifacts, principal, run_id, step_name, number, offset)
-
-
-@router.get("/deployments/{application}")
-def list_deployments(db: Db, principal: CurrentPrincipal, application: str) -> list[DeploymentRead]:
-    return service.list_deployments(db, principal, application)
-
-
-@router.put("/deployments/{application}/{name}")
-def put_deployment(
-    db: Db, principal: CurrentPrincipal, application: str, name: str, deployment: DeploymentWrite
-) -> DeploymentRead:
-    """Create or replace a deployment: parameters every step of its runs gets as DEPLOYMENT_PARAMETERS."""
-    return service.put_deployment(db, principal, application, name, deployment.parameters)
-
-
-@router.delete("/deployments/{application}/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_deployment(db: Db, principal: CurrentPrincipal, application: str, name: str) -> Response:
-    service.delete_deployment(db, principal, application, name)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
