@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Wait before a step's first retry; doubles for each further retry (at most 5 min).",
     )
+    step_log_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=4096,
+        description="Longest step log kept once its attempt ends; a longer one keeps its first quarter and last "
+        "three quarters of this, and says how much was cut.",
+    )
 
     accept_untrusted_bundles: bool = Field(
         default=True,

@@ -49,6 +49,8 @@ ALLOWED = {
     ("GET", "/evaluations/history"),
     ("GET", "/compute/runs/{run_id}"),
     ("GET", "/compute/runs/{run_id}/steps/{step_name}/attempts/{number}/log"),
+    ("GET", "/compute/runs/{run_id}/steps/{step_name}/attempts/{number}/log/search"),
+    ("GET", "/compute/runs/{run_id}/steps/{step_name}/attempts/{number}/log/download"),
 }
 
 

@@ -58,6 +58,11 @@ def test_runs_are_found_read_compared_and_charted(make_server) -> None:
     failed = re.search(r'<tr class="failed"><td>r2</td><td><code>(\w+)</code></td><td>0.8</td><td>0.6</td>', page.text)
     assert failed and failed.group(1) == "toBeGreaterOrEqual"
     assert 'data-testid="traceback"' in page.text and "KeyError" in page.text and "raise KeyError" in page.text
+    # The number beside the verdict: the previous run's r2, and a small line of the earlier runs' and this one's.
+    trend = re.search(r'<td data-testid="previous">([^<]*)</td><td><svg[^>]*aria-label="([^"]*)"', page.text)
+    assert trend and trend.group(1) == "0.9" and trend.group(2) == "r2 over runs: 0.9, 0.6"
+    first_page = client.get(f"/evaluations/runs/{good['id']}").text
+    assert 'data-testid="previous"><span class="muted">—</span>' in first_page and "over runs" not in first_page
 
     compared = client.get(f"/evaluations/runs/{bad['id']}", params={"base": good["id"]})
     flipped = re.findall(r'data-testid="flipped">(\w+)', compared.text)

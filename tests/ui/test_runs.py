@@ -1,10 +1,15 @@
 """The run pages in a real browser: the seed's parallel pipeline started, its DAG turning green live without a
-reload, a step's log read; a long run cancelled by an editor; a viewer without the cancel button."""
+reload, a step's log read; a long run cancelled by an editor; a viewer without the cancel button; a run started
+from the form (its errors shown in place), its retry on the time line, its log searched and linked by line, and run
+again; a running step's log growing on the page."""
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from genome.server.app import API_PREFIX
 from live import LiveServer
@@ -37,12 +42,16 @@ def finish(server: LiveServer, run_id: str, timeout: float = 60) -> dict:
 def test_a_parallel_run_turns_green_live_and_its_log_reads(ui, live_server: LiveServer) -> None:
     ui.login_admin()
     run = start(live_server, [step("prepare", 2.5, "preparing"), [step("left", 1, "left"), step("right", 1, "right")]])
+    polls: list[int] = []
+    api = f"{API_PREFIX}/compute/runs/{run['id']}"
+    ui.page.on("response", lambda response: polls.append(response.status) if response.url.endswith(api) else None)
     ui.goto(f"/runs/{run['id']}", "run-started")
     assert ui.page.locator("a.step").count() == 3
     ui.page.wait_for_selector('a.step[data-step="right"][data-status="succeeded"]', timeout=60_000)
     ui.page.wait_for_selector('[data-testid=run-status][data-status="succeeded"]', timeout=10_000)
     assert ui.path() == f"/runs/{run['id']}"  # the same page, updated in place
     assert "ended" in ui.page.locator(".freshness").inner_text()
+    assert 304 in polls, f"an unchanged run costs a 304: {polls}"
     ui.shot("run-finished-live")
 
     ui.page.locator('a.step[data-step="left"]').click()
@@ -65,3 +74,88 @@ def test_an_editor_cancels_a_long_run_and_a_viewer_cannot(ui, live_server: LiveS
     ui.goto(f"/runs/{run['id']}", "editor-run")
     ui.submit(ui.page.get_by_role("button", name="Cancel this run"), "cancelled")
     assert finish(live_server, run["id"])["status"] == "cancelled"
+
+
+def test_a_run_from_the_form_shows_its_retry_and_a_searchable_log(ui, live_server: LiveServer) -> None:
+    ui.login_admin()
+    ui.goto("/runs", "runs-before")
+    with ui.page.expect_navigation():
+        ui.page.get_by_test_id("new-run-link").click()
+    spec = ui.page.get_by_test_id("spec")
+    assert '"pipelineName": "pipe-1"' in spec.input_value(), "the form starts from the seed's pipeline"
+    ui.shot("new-run-form")
+
+    spec.fill('{"application": "search",')
+    ui.submit(ui.page.get_by_role("button", name="Start the run"), "not-json", status=400)
+    assert "line 1" in ui.page.get_by_test_id("spec-error").inner_text()
+    assert ui.page.get_by_test_id("spec").get_attribute("aria-invalid") == "true"
+    assert ui.page.get_by_test_id("spec").input_value() == '{"application": "search",', "what was typed stays"
+
+    body = {"application": "search", "pipelineName": "pipe-form", "steps": [{**step("s", 0, "x"), "timeout": "never"}]}
+    ui.page.get_by_test_id("spec").fill(json.dumps(body))
+    ui.submit(ui.page.get_by_role("button", name="Start the run"), "bad-field", status=400)
+    assert "steps[0].timeout" in ui.page.get_by_test_id("spec-error").inner_text()
+
+    folder = Path(tempfile.mkdtemp(prefix="genome-ui-steps-"))
+    folder.chmod(0o1777)
+    counter = folder / "count"
+    flaky = (
+        f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) if p.exists() else 0; "
+        "p.write_text(str(n + 1)); [print(f'attempt {n + 1} line {i}' + (' needle' if i % 10 == 0 else '')) "
+        "for i in range(1, 301)]; sys.exit(0 if n >= 1 else 3)"
+    )
+    body = {
+        "application": "search",
+        "pipelineName": "pipe-form",
+        "steps": [{"stepName": "flaky", "stepType": "model", "command": [sys.executable, "-c", flaky], "retry": 1}],
+    }
+    ui.page.get_by_test_id("spec").fill(json.dumps(body))
+    ui.submit(ui.page.get_by_role("button", name="Start the run"), "started")
+    run_id = ui.path().removeprefix("/runs/")
+    assert finish(live_server, run_id)["status"] == "succeeded"
+
+    ui.goto(f"/runs/{run_id}", "retried")
+    segments = ui.page.locator('[data-testid=timeline] a.attempt[data-step="flaky"]')
+    assert segments.count() == 2
+    assert [segments.nth(i).get_attribute("data-status") for i in range(2)] == ["failed", "succeeded"]
+    assert "after 1 failed" in ui.page.get_by_test_id("after-retry").inner_text()
+
+    with ui.page.expect_navigation():
+        segments.nth(0).click()
+    assert "attempt=1" in ui.path()
+    assert "attempt 1 line 1" in ui.page.get_by_test_id("log-lines").inner_text()
+    ui.page.get_by_test_id("log-search").fill("needle")
+    ui.submit(ui.page.get_by_role("button", name="Search", exact=True), "log-search")
+    assert ui.page.get_by_test_id("log-matches").inner_text().startswith("30 lines")
+    assert ui.page.locator("[data-testid=log] pre.lines mark").count() == 30, "each match is marked"
+    assert "q=needle" in ui.path()
+    with ui.page.expect_navigation():
+        ui.page.locator("[data-testid=log] pre.lines a").first.click()
+    assert "line=10" in ui.path() and ui.page.locator("#L10").count() == 1
+    ui.shot("line-permalink")
+    download = ui.page.get_by_test_id("log-download").get_attribute("href")
+    assert ui.page.request.get(live_server.url + download).text().count("\n") == 300
+
+    with ui.page.expect_navigation():
+        ui.page.get_by_test_id("run-again").click()
+    again = json.loads(ui.page.get_by_test_id("spec").input_value())
+    assert again["pipelineName"] == "pipe-form" and again["steps"][0]["stepName"] == "flaky"
+    ui.shot("run-again")
+
+
+def test_a_running_steps_log_grows_on_the_page(ui, live_server: LiveServer) -> None:
+    ui.login_admin()
+    code = "import time\nfor i in range(1, 13):\n    print(f'tick {i}', flush=True); time.sleep(0.25)"
+    run = start(live_server, [{"stepName": "ticker", "stepType": "model", "command": [sys.executable, "-c", code]}])
+    deadline = time.monotonic() + 30
+    while not live_server.http.get(f"{API_PREFIX}/compute/runs/{run['id']}").json()["steps"][0]["attempts"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ui.goto(f"/runs/{run['id']}?step=ticker", "log-following")
+    ui.page.wait_for_function(
+        "document.querySelector('[data-testid=log-lines]').textContent.includes('tick 12')", timeout=20_000
+    )
+    assert ui.path() == f"/runs/{run['id']}?step=ticker", "the log grew in place"
+    lines = ui.page.get_by_test_id("log-lines").inner_text().splitlines()
+    assert [line.split()[-1] for line in lines if "tick" in line] == [str(i) for i in range(1, 13)]
+    ui.shot("log-followed")

@@ -39,6 +39,7 @@ __all__ = [
     "check_passing",
     "create_run",
     "diff_runs",
+    "earlier_actuals",
     "get_run",
     "history",
     "search_runs",
@@ -318,6 +319,46 @@ def _keyed(tasks: list[EvaluationTask]) -> dict[tuple[str, str | None, str | Non
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+ExpectationKey = tuple[str, str | None, str | None, int, int]
+
+
+def earlier_actuals(
+    db: Database, principal: Principal, run_id: str, *, limit: int = 10
+) -> dict[ExpectationKey, list[float | None]]:
+    """Each numeric expectation of run ``run_id`` with its actual value in up to ``limit`` earlier runs of the same
+    evaluation on the same model (any version), oldest first, None where a run lacked it. Keyed by the task's
+    (name, segment, prototypeRef, occurrence) and the expectation's place in the task."""
+    with db.read() as session:
+        run = _get_row(session, principal, run_id)
+        query = (
+            principal.only_readable(select(EvaluationRun), EvaluationRun.application)
+            .where(
+                EvaluationRun.application == run.application,
+                EvaluationRun.name == run.name,
+                EvaluationRun.target_canonical_name == run.target_canonical_name,
+                (EvaluationRun.created < run.created)
+                | ((EvaluationRun.created == run.created) & (EvaluationRun.id < run.id)),
+            )
+            .options(selectinload(EvaluationRun.tasks))
+            .order_by(EvaluationRun.created.desc(), EvaluationRun.id.desc())
+            .limit(limit)
+        )
+        earlier = [_keyed(row.tasks) for row in reversed(list(session.scalars(query)))]
+        series: dict[ExpectationKey, list[float | None]] = {}
+        for key, task in _keyed(run.tasks).items():
+            for index, expectation in enumerate(task.expectations):
+                if not _number(expectation.get("actual")):
+                    continue
+                values = []
+                for tasks in earlier:
+                    old = tasks.get(key)
+                    previous = old.expectations[index] if old is not None and index < len(old.expectations) else {}
+                    actual = previous.get("actual") if previous.get("var") == expectation.get("var") else None
+                    values.append(float(actual) if _number(actual) else None)
+                series[(*key, index)] = values
+        return series
 
 
 def diff_runs(db: Database, principal: Principal, base_id: str, head_id: str) -> EvaluationDiff:

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -36,10 +37,11 @@ from genome.auth import service as auth
 from genome.clock import now_ms
 from genome.sequencer.deployments import run_parameters
 from genome.sequencer.executors.base import Executor, StepLaunch, StepLost, StepProcess
+from genome.sequencer.logs import cut_middle
 from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.service import new_run
 from genome.sequencer.spec import PipelineSpec, StepSpec, parse_pipeline
-from genome.store.artifacts import ArtifactStore
+from genome.store.artifacts import ArtifactStore, StoredArtifact
 from genome.store.db import Database
 from genome.store.tables import Credential, Pipeline, PipelineRun, RunStep, StepAttempt
 
@@ -58,6 +60,7 @@ class EngineSettings:
     tick_seconds: float = 0.2
     retry_backoff_seconds: float = 1.0
     token_hours: float = 24.0
+    log_max_bytes: int = 64 * 1024 * 1024
 
 
 def _step_variables(
@@ -579,8 +582,7 @@ class Sequencer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(remote)
         if path is not None and path.is_file():
-            with path.open("rb") as file:
-                stored = self.artifacts.put(file)
+            stored = self._store_log(path)
             log_ref, log_sha = stored.key, stored.sha256
         with self._owned(run) as (session, _):
             attempt = session.get(StepAttempt, (run.id, step_name, number))
@@ -589,6 +591,16 @@ class Sequencer:
             attempt.end, attempt.log_ref, attempt.log_sha256 = now_ms(), log_ref, log_sha
         if log_ref is not None and path is not None:
             path.unlink(missing_ok=True)  # the artifact store keeps it now
+
+    def _store_log(self, path: Path) -> StoredArtifact:
+        limit = self.settings.log_max_bytes
+        if path.stat().st_size <= limit:
+            with path.open("rb") as file:
+                return self.artifacts.put(file)
+        with tempfile.TemporaryFile(dir=path.parent) as cut:
+            cut_middle(path, limit, cut)
+            cut.seek(0)
+            return self.artifacts.put(cut)
 
     def _set_step(self, run: PipelineRun, step_name: str, status: str) -> None:
         with self._owned(run) as (session, _):

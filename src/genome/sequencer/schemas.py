@@ -18,6 +18,8 @@ __all__ = [
     "DeploymentVersionRead",
     "DeploymentWrite",
     "LogChunk",
+    "LogLine",
+    "LogSearch",
     "ParameterChange",
     "ParameterEntry",
     "PipelinePage",
@@ -126,6 +128,25 @@ class LogChunk(BaseModel):
     offset: int
     nextOffset: int
     complete: bool = Field(description="true once the attempt has ended and the whole log has been read")
+    size: int = Field(description="the log's length in bytes so far")
+    line: int = Field(description="the number of the first line of this part (1 for the log's first line)")
+    truncated: bool = Field(description="the log was longer than the server keeps, and its middle was cut")
+
+
+class LogLine(BaseModel):
+    line: int = Field(description="the line's number, from 1")
+    offset: int = Field(description="the byte offset where the line starts")
+    text: str
+
+
+class LogSearch(BaseModel):
+    """The lines of an attempt's log holding the query: every one counted, the first ones returned."""
+
+    query: str
+    count: int
+    matches: list[LogLine]
+    size: int
+    complete: bool = Field(description="true once the attempt has ended: the log will not grow")
 
 
 class DeploymentWrite(BaseModel):

@@ -1,5 +1,5 @@
-"""Sequencer records: store pipelines, queue runs, read runs and their logs, cancel (deployments:
-``genome.sequencer.deployments``).
+"""Sequencer records: store pipelines, queue runs, read runs, cancel (logs: ``genome.sequencer.logs``;
+deployments: ``genome.sequencer.deployments``).
 
 These functions only read and write the database; the engine (``genome.sequencer.engine``) claims queued runs
 and drives them. Each function owns its transaction.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, get_args
 
 from sqlalchemy import select, union_all
@@ -17,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from genome.auth.principal import Principal
 from genome.clock import now_ms
-from genome.errors import Conflict, InvalidInput, NotFound
+from genome.errors import Conflict, InvalidInput
 from genome.sequencer.schedule import parse_schedule
 from genome.sequencer.schemas import (
     RECENT_RUNS,
     AttemptRead,
-    LogChunk,
     PipelinePage,
     PipelineRead,
     PipelineStatus,
@@ -32,7 +30,6 @@ from genome.sequencer.schemas import (
     StepRead,
 )
 from genome.sequencer.spec import PipelineSpec, parse_pipeline
-from genome.store.artifacts import ArtifactStore
 from genome.store.db import Database
 from genome.store.pagination import fetch_page
 from genome.store.tables import Pipeline, PipelineRun, RunStep, StepAttempt
@@ -48,12 +45,10 @@ __all__ = [
     "list_pipelines",
     "list_runs",
     "new_run",
-    "read_log",
     "set_paused",
 ]
 
 FINISHED = ("succeeded", "failed", "cancelled", "skipped")
-_LOG_CHUNK_BYTES = 1 << 20
 
 
 def _attempt_read(attempt: StepAttempt) -> AttemptRead:
@@ -358,41 +353,3 @@ def cancel_run(db: Database, principal: Principal, run_id: str) -> RunRead:
                     step.status = "cancelled"
         session.flush()
         return run_read(row)
-
-
-def read_log(
-    db: Database, artifacts: ArtifactStore, principal: Principal, run_id: str, step_name: str, number: int, offset: int
-) -> LogChunk:
-    """Up to 1 MiB of an attempt's output from byte ``offset``: from the running attempt's file while it runs (on
-    the server running it), from the artifact store once it has ended."""
-    with db.read() as session:
-        _get_run(session, principal, run_id)
-        attempt = session.get(StepAttempt, (run_id, step_name, number))
-        if attempt is None:
-            raise NotFound(f"step {step_name!r} of run {run_id!r} has no attempt {number}", field="attempt")
-        finished = attempt.status != "running"
-        log_ref, log_sha, log_path, host = attempt.log_ref, attempt.log_sha256, attempt.log_path, attempt.host
-    if finished and log_ref and log_sha:
-        data = artifacts.get(log_ref, log_sha, owner=f"the log of {step_name} attempt {number} of run {run_id}")
-    elif log_path and Path(log_path).is_file():
-        with Path(log_path).open("rb") as file:
-            size = file.seek(0, 2)
-            file.seek(offset)
-            data = file.read(_LOG_CHUNK_BYTES)
-        return _chunk(data, offset, offset + len(data), complete=finished and offset + len(data) >= size)
-    elif finished:
-        data = b""
-    else:
-        raise NotFound(
-            f"the log of this running attempt is kept on {host} until it ends (live logs are on the server that "
-            "runs local steps)",
-            field="attempt",
-        )
-    part = data[offset : offset + _LOG_CHUNK_BYTES]
-    return _chunk(part, offset, offset + len(part), complete=offset + len(part) >= len(data))
-
-
-def _chunk(data: bytes, offset: int, next_offset: int, *, complete: bool) -> LogChunk:
-    return LogChunk(
-        text=data.decode("utf-8", errors="replace"), offset=offset, nextOffset=next_offset, complete=complete
-    )

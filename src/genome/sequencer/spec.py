@@ -23,10 +23,31 @@ from pydantic import (
 from genome.errors import InvalidInput
 from genome.sequencer.schedule import parse_duration, parse_schedule
 
-__all__ = ["PipelineSpec", "StepSpec", "parse_duration", "parse_pipeline"]
+__all__ = ["EXAMPLE", "PipelineSpec", "StepSpec", "parse_duration", "parse_pipeline"]
 
 MAX_TIMEOUT_SECONDS = 7 * 86_400
 MAX_RETRY = 20
+
+_EXAMPLE_STEPS = [
+    {
+        "stepName": "step-1",
+        "stepType": "model",
+        "parameters": {"CA_TRAIN": True},
+        "datasets": [],
+        "image": "ensemble-training:local.3",
+        "command": ["python", "examples/housing_forest.py", "--offline"],
+        "timeout": "360s",
+        "retry": "3",
+    }
+]
+# The seed's pipeline, with a command that runs here: the API's example and the UI's new-run form.
+EXAMPLE: dict[str, Any] = {
+    "deployment": "deploy-1",
+    "pipelineName": "pipe-1",
+    "canonicalName": "/search/pipe-1",
+    "application": "search",
+    "steps": _EXAMPLE_STEPS,
+}
 
 StepName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -154,6 +154,7 @@ def create_runtime(settings: Settings) -> Runtime:
             max_steps=settings.executor_concurrency,
             lease_seconds=settings.sequencer_lease_seconds,
             retry_backoff_seconds=settings.sequencer_retry_backoff_seconds,
+            log_max_bytes=settings.step_log_max_bytes,
         )
         sequencer = Sequencer(db, artifacts, executor, engine_settings)
     return Runtime(

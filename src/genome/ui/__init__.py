@@ -19,10 +19,10 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(models.router)
     app.include_router(evaluations.router)
     app.include_router(runs.router)
+    app.include_router(pipelines.router)
     app.include_router(deployments.router)
     app.include_router(account.router)
     app.include_router(admin.router)
-    app.include_router(pipelines.router)
 
     @app.get("/static/index.html", include_in_schema=False)
     def seed_address() -> RedirectResponse:

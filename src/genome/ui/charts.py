@@ -50,6 +50,7 @@ _WIDTH = 760
 _ROW = 24
 _LABEL = 230  # room for a feature's name and value on the left
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+_ids = itertools.count(1)
 
 
 def _hex(value: str) -> tuple[int, int, int]:
@@ -83,10 +84,14 @@ def _signed(value: float) -> str:
 
 
 def _svg(title: str, description: str, height: float, body: list[str], width: int = _WIDTH) -> Markup:
+    # Ids unique across pictures: a page may hold several (a run's DAG and its time line).
+    n = next(_ids)
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height:.0f}" '
-        f'width="100%" style="max-width:{width}px" aria-labelledby="t d" {_FONT}>'
-        f'<title id="t">{escape(title)}</title><desc id="d">{escape(description)}</desc>' + "".join(body) + "</svg>"
+        f'width="100%" style="max-width:{width}px" aria-labelledby="t{n} d{n}" {_FONT}>'
+        f'<title id="t{n}">{escape(title)}</title><desc id="d{n}">{escape(description)}</desc>'
+        + "".join(body)
+        + "</svg>"
     )
 
 
@@ -513,3 +518,41 @@ def dag(steps: Sequence[Any], *, link: str) -> Markup:
     states = "; ".join(f"{step.stepName} {step.status}" for step in steps)
     columns = [groups[group] for group in sorted(groups)]
     return flow(columns, title="The run's steps", description=f"Steps in order, parallel ones stacked: {states}.")
+
+
+def sparkline(values: Sequence[float | None], *, label: str) -> Markup:
+    """A small line of ``values`` (oldest first, the last one now, gaps where None), the last point marked; its
+    accessible name is ``label`` followed by the values."""
+    width, height, pad = 90, 22, 3
+    known = [value for value in values if value is not None]
+    if len(known) < 2:
+        return Markup("")
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+
+    def point(index: int, value: float) -> tuple[float, float]:
+        return pad + index * step, height - pad - (value - low) / span * (height - 2 * pad)
+
+    segments: list[list[str]] = [[]]
+    for index, value in enumerate(values):
+        if value is None:
+            segments.append([])
+            continue
+        x, y = point(index, value)
+        segments[-1].append(f"{x:.1f},{y:.1f}")
+    lines = "".join(
+        f'<polyline points="{" ".join(part)}" fill="none" stroke="#0072b2" stroke-width="1.5"/>'
+        for part in segments
+        if len(part) > 1
+    )
+    last = values[-1]
+    dot = ""
+    if last is not None:
+        x, y = point(len(values) - 1, last)
+        dot = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#d55e00"/>'
+    words = ", ".join("none" if value is None else _fmt(value) for value in values)
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="sparkline" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(label)}: {escape(words)}">{lines}{dot}</svg>'
+    )

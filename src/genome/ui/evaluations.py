@@ -4,7 +4,8 @@ principal."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections import Counter
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -95,7 +96,29 @@ def run_page(
         diff=diff,
         base=base,
         history=history,
+        earlier=_earlier(run, service.earlier_actuals(db, principal, run_id)),
     )
+
+
+def _earlier(run: Any, series: dict[Any, list[float | None]]) -> list[list[dict[str, Any] | None]]:
+    """Per task and expectation: the previous run's actual value and a small line of the earlier ones and this."""
+    seen: Counter[tuple[str, str | None, str | None]] = Counter()
+    out: list[list[dict[str, Any] | None]] = []
+    for task in run.tasks:
+        identity = (task.name, task.segment, task.prototypeRef)
+        occurrence = seen[identity]
+        seen[identity] += 1
+        rows: list[dict[str, Any] | None] = []
+        for index, expectation in enumerate(task.expectations):
+            values = series.get((*identity, occurrence, index))
+            if not values:
+                rows.append(None)
+                continue
+            label = f"{expectation.get('var') or 'actual'} over runs"
+            line = charts.sparkline([*values, expectation.get("actual")], label=label)
+            rows.append({"previous": values[-1], "line": line})
+        out.append(rows)
+    return out
 
 
 @router.get("/evaluations/history", response_class=HTMLResponse)

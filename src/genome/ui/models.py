@@ -18,6 +18,7 @@ from genome.evaluations import service as evaluations
 from genome.models import service
 from genome.models.schemas import Condition, ModelVersionRead, ModelVersionSearch, TagKey, TagValue
 from genome.models.search import from_params
+from genome.sequencer import service as sequencer
 from genome.server.deps import Db, Explanations, Models, SettingsDep
 from genome.server.errors import invalid_from_validation
 from genome.ui import explanations as explaining
@@ -50,7 +51,8 @@ def home(request: Request, db: Db, principal: SignedIn) -> HTMLResponse:
         for run in evaluations.search_runs(db, principal, status=status, limit=5, page_size_max=5).items
     ]
     failing.sort(key=lambda run: -run.created)
-    return render(request, "home.html", recent=recent.items, counts=counts, failing=failing[:5])
+    runs = sequencer.list_runs(db, principal, limit=5, page_size_max=5).items
+    return render(request, "home.html", recent=recent.items, counts=counts, failing=failing[:5], runs=runs)
 
 
 @router.get("/models", response_class=HTMLResponse)

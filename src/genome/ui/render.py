@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from genome.auth import service as auth_service
@@ -55,6 +57,14 @@ def _number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _mark(text: str, query: str) -> Markup:
+    """``text`` with each occurrence of ``query`` (ignoring case) in a ``<mark>``."""
+    if not query:
+        return escape(text)
+    parts = re.split(f"({re.escape(query)})", text, flags=re.IGNORECASE)
+    return Markup("").join(Markup("<mark>%s</mark>") % part if i % 2 else escape(part) for i, part in enumerate(parts))
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(_HERE / "templates"),
@@ -62,7 +72,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(iso=_iso, utc=_utc, number=_number, tojson_pretty=lambda v: json.dumps(v, indent=2))
+    environment.filters.update(
+        iso=_iso, utc=_utc, number=_number, mark=_mark, tojson_pretty=lambda v: json.dumps(v, indent=2)
+    )
     return environment
 
 

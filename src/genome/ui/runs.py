@@ -1,24 +1,31 @@
-"""The Sequencer's run pages: runs listed and paged, and one run drawn as its DAG of steps, which the page keeps
-current while the run goes on (it polls the API's run, only while the run is unfinished and the tab visible), with
-each step's attempts and logs."""
+"""The Sequencer's run pages: runs listed and paged; one run drawn as its DAG of steps, which the page keeps current
+while the run goes on (it polls the API's run, only while the run is unfinished and the tab visible), with its
+attempts on a time line and the chosen attempt's log (paged, its tail, searched, followed while it runs); and the
+form that starts a run from a pipeline's JSON, empty, from the seed's example or from an earlier run."""
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+import json
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from genome.errors import InvalidInput, NotFound
-from genome.sequencer import service
+from genome.sequencer import logs, service
 from genome.sequencer.schemas import RunRead, RunStatus
-from genome.server.deps import Artifacts, Db, SettingsDep
+from genome.sequencer.spec import EXAMPLE
+from genome.server.deps import Artifacts, Db, RuntimeDep, SettingsDep
 from genome.ui import charts
 from genome.ui.render import PageRoute, SignedIn, check_csrf, render
+from genome.ui.timeline import timeline
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE = 25
 STATUSES = get_args(RunStatus)
+# A page of log shown at once, and the "tail" view: enough to read, little enough for any browser.
+LOG_PAGE = 256 * 1024
+LOG_TAIL = 64 * 1024
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -29,6 +36,7 @@ def runs_page(
     principal: SignedIn,
     application: str = "",
     status: str = "",
+    pipeline: str = "",
     cursor: str = "",
     back: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> HTMLResponse:
@@ -42,6 +50,7 @@ def runs_page(
             db,
             principal,
             application=application or None,
+            pipeline_id=pipeline or None,
             status=status or None,
             limit=PAGE,
             cursor=cursor or None,
@@ -49,7 +58,7 @@ def runs_page(
         )
     except InvalidInput as exc:
         error = exc
-    form = {"application": application, "status": status}
+    form = {"application": application, "status": status, "pipeline": pipeline}
     return render(
         request,
         "runs.html",
@@ -59,22 +68,93 @@ def runs_page(
         page=page,
         statuses=STATUSES,
         back=back,
+        editor=any(role in ("editor", "admin") for role in principal.roles.values()),
     )
 
 
 def _log(
-    db: Db, artifacts: Artifacts, principal: SignedIn, run: RunRead, step: str, attempt: int, offset: int
-) -> dict[str, object] | None:
-    """The chosen attempt's log from ``offset`` (a page of up to 1 MiB), or why there is none yet."""
+    db: Db,
+    artifacts: Artifacts,
+    principal: SignedIn,
+    run: RunRead,
+    step: str,
+    attempt: int,
+    view: dict[str, Any],
+) -> dict[str, Any] | None:
+    """What the log panel shows of the chosen attempt: a page (from ``offset``, or around ``line``), its tail, or
+    the lines matching ``q``; or why there is no log yet."""
     chosen = next((item for item in run.steps if item.stepName == step), None)
     if chosen is None or not chosen.attempts:
         return None
     number = attempt or chosen.attempts[-1].number
+    panel: dict[str, Any] = {"step": step, "attempt": number, **view}
+    api = f"/v1.0/genome/compute/runs/{run.id}/steps/{step}/attempts/{number}/log"
+    panel["api"] = api
     try:
-        chunk = service.read_log(db, artifacts, principal, run.id, step, number, offset)
+        if view["q"]:
+            panel["search"] = logs.search_log(db, artifacts, principal, run.id, step, number, view["q"])
+            return panel
+        chunk = logs.read_log(
+            db,
+            artifacts,
+            principal,
+            run.id,
+            step,
+            number,
+            view["offset"],
+            tail=LOG_TAIL if view["tail"] else None,
+            line=view["line"] or None,
+            limit=LOG_PAGE,
+        )
     except NotFound as exc:
-        return {"step": step, "attempt": number, "missing": exc.message}
-    return {"step": step, "attempt": number, "chunk": chunk}
+        panel["missing"] = exc.message
+        return panel
+    lines = chunk.text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    panel.update(chunk=chunk, lines=list(enumerate(lines, start=chunk.line)))
+    return panel
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+def new_run_page(request: Request, db: Db, principal: SignedIn, again: str = "", pipeline: str = "") -> HTMLResponse:
+    """The form that starts a run: the seed's example, an earlier run's spec (``again``) or a stored pipeline's."""
+    if again:
+        spec = dict(service.get_run(db, principal, again).spec)
+    elif pipeline:
+        spec = dict(service.get_pipeline(db, principal, pipeline).spec)
+    else:
+        spec = dict(EXAMPLE)
+    spec.pop("schedule", None)
+    return render(request, "run_new.html", text=json.dumps(spec, indent=2), error=None, again=again)
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"the pipeline is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", field="spec"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the pipeline must be a JSON object", field="spec")
+    return body
+
+
+@router.post("/runs/new", response_class=HTMLResponse, response_model=None)
+def start_run(
+    request: Request, runtime: RuntimeDep, spec: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> HTMLResponse | RedirectResponse:
+    principal = check_csrf(request, csrf)
+    try:
+        run = service.create_run(
+            runtime.db, principal, _parse(spec), container_runtime=runtime.executor.container_runtime
+        )
+    except InvalidInput as error:
+        return render(request, "run_new.html", status=400, text=spec, error=error, again="")
+    if runtime.sequencer is not None:
+        runtime.sequencer.wake()
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -87,14 +167,19 @@ def run_page(
     step: str = "",
     attempt: Annotated[int, Query(ge=0)] = 0,
     offset: Annotated[int, Query(ge=0)] = 0,
+    line: Annotated[int, Query(ge=0)] = 0,
+    tail: bool = False,
+    q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
     run = service.get_run(db, principal, run_id)
-    log = _log(db, artifacts, principal, run, step, attempt, offset) if step else None
+    view = {"offset": offset, "line": line, "tail": tail, "q": q.strip()}
+    log = _log(db, artifacts, principal, run, step, attempt, view) if step else None
     return render(
         request,
         "run.html",
         run=run,
         dag=charts.dag(run.steps, link=f"/runs/{run.id}?step="),
+        timeline=timeline(run, chosen=(log["step"], log["attempt"]) if log else None),
         states=charts.STEP_STATES,
         step=step,
         log=log,

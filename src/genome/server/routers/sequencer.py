@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
-from genome.sequencer import service
+from genome.sequencer import logs, service
 from genome.sequencer.schemas import (
     LogChunk,
+    LogSearch,
     PipelinePage,
     PipelineRead,
     PipelineStatus,
@@ -17,38 +21,18 @@ from genome.sequencer.schemas import (
     RunRead,
     RunStatus,
 )
+from genome.sequencer.spec import EXAMPLE
 from genome.server.deps import RUN_TOKEN_OWN_RUN, Artifacts, CurrentPrincipal, Db, RuntimeDep, SettingsDep
 
 router = APIRouter(prefix="/compute", tags=["compute"])
 
-_STEPS = [
-    {
-        "stepName": "step-1",
-        "stepType": "model",
-        "parameters": {"CA_TRAIN": True},
-        "datasets": [],
-        "image": "ensemble-training:local.3",
-        "command": ["python", "examples/housing_forest.py", "--offline"],
-        "timeout": "360s",
-        "retry": "3",
-    }
-]
-_PIPELINE_EXAMPLE = {
-    "deployment": "deploy-1",
-    "pipelineName": "pipe-1",
-    "canonicalName": "/search/pipe-1",
-    "application": "search",
-    "steps": _STEPS,
-}
 PipelineBody = Annotated[
     dict[str, Any],
     Body(
         description="A pipeline: application, pipelineName, optional canonicalName, deployment, versionName, "
         "parameters and (stored pipelines) schedule, and steps; a nested list of steps is a parallel group. "
         "Each step: stepName, stepType, command and/or image, parameters, datasets, timeout, retry, resources.",
-        openapi_examples={
-            "seed": {"summary": "the seed's pipeline, with a command to run here", "value": _PIPELINE_EXAMPLE}
-        },
+        openapi_examples={"seed": {"summary": "the seed's pipeline, with a command to run here", "value": EXAMPLE}},
     ),
 ]
 Text = Annotated[str | None, Query(min_length=1, max_length=500)]
@@ -145,10 +129,16 @@ def list_runs(
     )
 
 
-@router.get("/runs/{run_id}", dependencies=[RUN_TOKEN_OWN_RUN])
-def get_run(db: Db, principal: CurrentPrincipal, run_id: str) -> RunRead:
-    """A run with each step's status and every attempt (start, end, exit code, reason)."""
-    return service.get_run(db, principal, run_id)
+@router.get("/runs/{run_id}", dependencies=[RUN_TOKEN_OWN_RUN], response_model=RunRead)
+def get_run(request: Request, db: Db, principal: CurrentPrincipal, run_id: str) -> Response:
+    """A run with each step's status and every attempt (start, end, exit code, reason). It carries an ETag: a poll
+    sending it back as If-None-Match gets an empty 304 while nothing changed."""
+    body = service.get_run(db, principal, run_id).model_dump_json().encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -160,7 +150,10 @@ def cancel_run(runtime: RuntimeDep, principal: CurrentPrincipal, run_id: str) ->
     return run
 
 
-@router.get("/runs/{run_id}/steps/{step_name}/attempts/{number}/log", dependencies=[RUN_TOKEN_OWN_RUN])
+_LOG = "/runs/{run_id}/steps/{step_name}/attempts/{number}/log"
+
+
+@router.get(_LOG, dependencies=[RUN_TOKEN_OWN_RUN])
 def read_log(
     db: Db,
     artifacts: Artifacts,
@@ -169,6 +162,45 @@ def read_log(
     step_name: str,
     number: int,
     offset: Annotated[int, Query(ge=0)] = 0,
+    tail: Annotated[
+        int | None, Query(ge=1, le=logs.PAGE_BYTES, description="Only the last bytes (whole lines).")
+    ] = None,
 ) -> LogChunk:
-    """An attempt's stdout and stderr from byte ``offset``; poll with ``nextOffset`` to follow a running step."""
-    return service.read_log(db, artifacts, principal, run_id, step_name, number, offset)
+    """An attempt's stdout and stderr from byte ``offset`` (or its ``tail``), up to 1 MiB ending with a whole line;
+    poll with ``nextOffset`` to follow a running step."""
+    return logs.read_log(db, artifacts, principal, run_id, step_name, number, offset, tail=tail)
+
+
+@router.get(f"{_LOG}/search", dependencies=[RUN_TOKEN_OWN_RUN])
+def search_log(
+    db: Db,
+    artifacts: Artifacts,
+    principal: CurrentPrincipal,
+    run_id: str,
+    step_name: str,
+    number: int,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Text to look for, ignoring case.")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> LogSearch:
+    """The log's lines holding ``q``: all counted, the first ``limit`` returned with their line numbers."""
+    return logs.search_log(db, artifacts, principal, run_id, step_name, number, q, limit=limit)
+
+
+@router.get(f"{_LOG}/download", dependencies=[RUN_TOKEN_OWN_RUN], response_class=StreamingResponse)
+def download_log(
+    db: Db,
+    artifacts: Artifacts,
+    principal: CurrentPrincipal,
+    run_id: str,
+    step_name: str,
+    number: int,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Only the lines holding it.")] = None,
+) -> StreamingResponse:
+    """The whole log as a text file, or only its lines holding ``q``."""
+    chunks = logs.stream_log(db, artifacts, principal, run_id, step_name, number, q)
+    name = f"{run_id}-{step_name}-{number}{'-filtered' if q else ''}.log"
+    return StreamingResponse(
+        chunks,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )

@@ -46,20 +46,30 @@ document.addEventListener("DOMContentLoaded", () => {
     slider.addEventListener("input", () => { heat.style.opacity = String(slider.value / 100); });
   }
 
-  // A running pipeline's DAG follows the run: the page asks the API for the run every 2 s while the run is
-  // unfinished and the tab visible, and repaints each step's state; it says how fresh it is, or that it lost touch.
+  // A running pipeline's DAG follows the run: the page asks the API for the run every second while the run is
+  // unfinished and the tab visible (sending the last answer's ETag back: an unchanged run is an empty 304), and
+  // repaints each step's state; it says how fresh it is, or that it lost touch.
   for (const figure of document.querySelectorAll("figure.dag[data-live]")) {
     const freshness = figure.querySelector(".freshness");
     const badge = document.querySelector("[data-testid=run-status]");
     let last = Date.now();
     let finished = false;
+    let etag = null;
     // status -> [shade, icon], as the server drew them (one table, in genome.ui.charts)
     const states = JSON.parse(figure.dataset.states);
     const poll = async () => {
       if (finished || document.visibilityState !== "visible") return;
       try {
-        const response = await fetch(figure.dataset.live, { headers: { Accept: "application/json" } });
+        const headers = { Accept: "application/json" };
+        if (etag) headers["If-None-Match"] = etag;
+        const response = await fetch(figure.dataset.live, { headers, cache: "no-store" });
+        if (response.status === 304) {
+          last = Date.now();
+          freshness.textContent = "Live: updated just now.";
+          return;
+        }
         if (!response.ok) throw new Error(String(response.status));
+        etag = response.headers.get("ETag");
         const run = await response.json();
         for (const step of run.steps) {
           const box = figure.querySelector(`a.step[data-step="${CSS.escape(step.stepName)}"]`);
@@ -79,11 +89,57 @@ document.addEventListener("DOMContentLoaded", () => {
         freshness.textContent = "Connection lost; retrying.";
       }
     };
-    setInterval(poll, 2000);
+    setInterval(poll, 1000);
     setInterval(() => {
       if (!finished && Date.now() - last > 3000) freshness.textContent = `Live: updated ${Math.round((Date.now() - last) / 1000)} s ago.`;
     }, 1000);
     document.addEventListener("visibilitychange", poll);
+  }
+
+  // A running attempt's log grows on the page: every second while the tab is visible the page asks the API for
+  // what follows, and appends its whole lines, numbered and linked like the server's.
+  for (const pre of document.querySelectorAll("pre.lines[data-follow]")) {
+    const state = document.querySelector(".follow-state");
+    const url = new URL(pre.dataset.follow, location.href);
+    let offset = Number(url.searchParams.get("offset"));
+    let line = Number(pre.dataset.line);
+    let done = false;
+    let rest = "";
+    const append = (text) => {
+      const row = document.createElement("span");
+      row.className = "line";
+      row.id = `L${line}`;
+      const number = document.createElement("span");
+      number.className = "ln";
+      const link = document.createElement("a");
+      link.href = `${pre.dataset.base}&line=${line}#L${line}`;
+      link.textContent = String(line);
+      number.append(link);
+      row.append(number, `${text}\n`);
+      pre.append(row);
+      line += 1;
+    };
+    const follow = async () => {
+      if (done || document.visibilityState !== "visible") return;
+      url.searchParams.set("offset", String(offset));
+      try {
+        const response = await fetch(url, { headers: { Accept: "application/json" } });
+        if (!response.ok) throw new Error(String(response.status));
+        const chunk = await response.json();
+        // Whole lines are shown; a line still being written waits for its end (or for the log's).
+        const lines = (rest + chunk.text).split("\n");
+        rest = lines.pop();
+        if (chunk.complete && rest) { lines.push(rest); rest = ""; }
+        lines.forEach(append);
+        offset = chunk.nextOffset;
+        done = chunk.complete;
+        if (state) state.textContent = done ? "The attempt has ended: this is its whole log." : "The attempt is running: new lines appear as it writes them.";
+      } catch (error) {
+        if (state) state.textContent = "Connection lost; retrying.";
+      }
+    };
+    setInterval(follow, 1000);
+    document.addEventListener("visibilitychange", follow);
   }
 
   // A secret shown once is copied with one click; where the clipboard cannot be written, it is selected instead,
