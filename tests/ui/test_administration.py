@@ -229,3 +229,10 @@ def test_an_application_admin_manages_only_the_roles_of_their_application(live_s
     bea = form_client(live_server, "bea")
     assert 'href="/admin/users"' not in bea.get("/").text
     assert bea.get("/admin/users").status_code == 403 and bea.get("/admin/users/carl").status_code == 403
+
+
+def test_without_authentication_the_account_page_says_there_are_no_accounts(make_server) -> None:
+    server = make_server("sqlite", no_auth=True)
+    page = httpx.get(f"{server.url}/account", timeout=30)
+    assert page.status_code == 200 and 'data-testid="no-accounts"' in page.text
+    assert "Create a token" not in page.text and 'name="currentPassword"' not in page.text

@@ -1,7 +1,7 @@
-"""The run pages in a real browser: the seed's parallel pipeline started, its DAG turning green live without a
-reload, a step's log read; a long run cancelled by an editor; a viewer without the cancel button; a run started
-from the form (its errors shown in place), its retry on the time line, its log searched and linked by line, and run
-again; a running step's log growing on the page."""
+"""The run pages in a real browser: the seed's parallel pipeline started from the form, its DAG turning green live
+without a reload (unchanged polls answered 304), a step's log read; a long run cancelled by an editor; a viewer
+without the cancel button; errors shown in place on the form; a retry on the time line, a log searched and linked by
+line, and "run again"; a running step's log growing on the page."""
 
 from __future__ import annotations
 
@@ -39,13 +39,22 @@ def finish(server: LiveServer, run_id: str, timeout: float = 60) -> dict:
         time.sleep(0.1)
 
 
-def test_a_parallel_run_turns_green_live_and_its_log_reads(ui, live_server: LiveServer) -> None:
+def test_a_parallel_run_from_the_form_turns_green_live_and_its_log_reads(ui, live_server: LiveServer) -> None:
     ui.login_admin()
-    run = start(live_server, [step("prepare", 2.5, "preparing"), [step("left", 1, "left"), step("right", 1, "right")]])
+    # The seed's shape: a step, then a parallel group of two (a nested list), deployment and all.
+    seed = {
+        "deployment": "deploy-1",
+        "pipelineName": "pipe-ui",
+        "canonicalName": "/search/pipe-ui",
+        "application": "search",
+        "steps": [step("prepare", 2.5, "preparing"), [step("left", 1, "left"), step("right", 1, "right")]],
+    }
     polls: list[int] = []
-    api = f"{API_PREFIX}/compute/runs/{run['id']}"
-    ui.page.on("response", lambda response: polls.append(response.status) if response.url.endswith(api) else None)
-    ui.goto(f"/runs/{run['id']}", "run-started")
+    ui.page.on("response", lambda response: polls.append(response.status) if "/compute/runs/" in response.url else None)
+    ui.goto("/runs/new", "new-run")
+    ui.page.get_by_test_id("spec").fill(json.dumps(seed, indent=2))
+    ui.submit(ui.page.get_by_role("button", name="Start the run"), "run-started")
+    run = {"id": ui.path().removeprefix("/runs/")}
     assert ui.page.locator("a.step").count() == 3
     ui.page.wait_for_selector('a.step[data-step="right"][data-status="succeeded"]', timeout=60_000)
     ui.page.wait_for_selector('[data-testid=run-status][data-status="succeeded"]', timeout=10_000)

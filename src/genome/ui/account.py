@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from genome.auth import service as auth_service
-from genome.auth.principal import Principal
+from genome.auth.principal import LOCAL_ADMIN, Principal
 from genome.auth.schemas import PasswordChange, TokenCreate, TokenCreated
 from genome.clock import now_ms
 from genome.errors import GenomeError, InvalidInput, PermissionDenied
@@ -49,6 +49,7 @@ def _page(
         form={"name": "", "expiresInDays": "90", **(form or {})},
         expiries=EXPIRIES,
         now=now_ms(),
+        local=principal is LOCAL_ADMIN,
     )
 
 
