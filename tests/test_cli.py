@@ -10,15 +10,23 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 from typer.testing import CliRunner
 
 from genome.cli import app
+from genome.cli.common import console
 from genome.modelstore.estimator import GenomeEstimator
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables wide enough to read whole: a pytest-xdist worker starts with COLUMNS=80 set, which rich reads once."""
+    monkeypatch.setattr(console, "width", 200)
 
 
 def test_help_lists_the_commands() -> None:

@@ -83,12 +83,17 @@ def _signed(value: float) -> str:
     return f"+{value:.4g}" if value >= 0 else f"-{abs(value):.4g}"
 
 
-def _svg(title: str, description: str, height: float, body: list[str], width: int = _WIDTH) -> Markup:
+def _svg(
+    title: str, description: str, height: float, body: list[str], width: int = _WIDTH, *, fit: bool = True
+) -> Markup:
+    """An accessible SVG; ``fit``: shrunk to its column when narrower (charts), else drawn at its size and scrolled
+    (diagrams, whose text would become unreadable)."""
     # Ids unique across pictures: a page may hold several (a run's DAG and its time line).
     n = next(_ids)
+    size = f'width="100%" style="max-width:{width}px"' if fit else f'width="{width}" height="{height:.0f}"'
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height:.0f}" '
-        f'width="100%" style="max-width:{width}px" aria-labelledby="t{n} d{n}" {_FONT}>'
+        f'{size} aria-labelledby="t{n} d{n}" {_FONT}>'
         f'<title id="t{n}">{escape(title)}</title><desc id="d{n}">{escape(description)}</desc>'
         + "".join(body)
         + "</svg>"
@@ -494,7 +499,7 @@ def flow(columns: Sequence[Sequence[DagBox]], *, title: str, description: str, b
                 f'stroke="#555"/><text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="600">'
                 f"{escape(_cut(box.name, name_chars))}</text>{lines}</{tag}>"
             )
-    return _svg(title, description, height, body, width=width)
+    return _svg(title, description, height, body, width=width, fit=False)
 
 
 def dag(steps: Sequence[Any], *, link: str) -> Markup:

@@ -50,6 +50,8 @@ def _utc(ms: int | None) -> str:
 
 
 def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, int):
@@ -86,11 +88,12 @@ def day(value: str | None, field: str, *, end: bool = False) -> int | None:
     if not value:
         return None
     try:
-        date = dt.date.fromisoformat(value)
+        date = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
     except ValueError:
         raise InvalidInput(f"{field} must be a date written YYYY-MM-DD, not {value!r}", field=field) from None
-    start = dt.datetime.combine(date + dt.timedelta(days=1 if end else 0), dt.time(), dt.UTC)
-    return int(start.timestamp() * 1000)
+    except OverflowError:  # the day after 9999-12-31
+        raise InvalidInput(f"{field} must be a date before 9999-12-31, not {value!r}", field=field) from None
+    return int(dt.datetime.combine(date, dt.time(), dt.UTC).timestamp() * 1000)
 
 
 def url_with(request: Request, **changes: Any) -> str:

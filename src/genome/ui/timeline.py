@@ -15,6 +15,28 @@ from genome.ui.charts import _WIDTH, STEP_STATES, _cut, _svg
 __all__ = ["timeline"]
 
 _ROW, _BAR, _LABEL, _PAD = 30, 18, 170, 10
+# Round steps between the time axis's ticks (ms), the first giving at most six ticks.
+_STEPS_MS = (
+    100,
+    200,
+    500,
+    1000,
+    2000,
+    5000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+)
 _ENDINGS = {"timed out": "⊘", "cancelled": "■", "lost": "?"}
 
 
@@ -76,10 +98,10 @@ def timeline(run: Any, *, chosen: tuple[str, int] | None = None) -> Markup | Non
             described.append(label)
     axis_y = _PAD + len(steps) * _ROW
     body.append(f'<line x1="{x(start):.1f}" y1="{axis_y}" x2="{x(end):.1f}" y2="{axis_y}" stroke="#999"/>')
-    for tick in range(5):
-        at = start + span * tick / 4
-        anchor = ("start", "middle", "middle", "middle", "end")[tick]
+    every = next((step for step in _STEPS_MS if span / step <= 6), span)
+    for at in range(0, span + 1, every):
+        anchor = "start" if at == 0 else "middle"
         body.append(
-            f'<text x="{x(at):.1f}" y="{axis_y + 14}" text-anchor="{anchor}" fill="#555">+{_seconds(at - start)}</text>'
+            f'<text x="{x(start + at):.1f}" y="{axis_y + 14}" text-anchor="{anchor}" fill="#555">+{_seconds(at)}</text>'
         )
     return _svg("Attempts over time", "; ".join(described) + ".", axis_y + 22, body)
