@@ -8,9 +8,14 @@ BIN := $(VENV)/bin
 run: install
 	$(BIN)/genome serve
 
+# Tests run on up to four processes (a module's tests stay on one, sharing its server), then the timing-sensitive
+# ones (marked serial) alone. Exit status 5 is pytest's "no test selected", when PYTEST_ARGS picks none of them.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install-test
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 install: $(VENV)/.installed
 

@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from genome.modelstore.accounts import Accounts
+
+# Timing matters here (servers killed mid-run, leases expiring): run alone, not beside other tests.
+pytestmark = pytest.mark.serial
 
 PASSWORD = "crash-test-password"
 

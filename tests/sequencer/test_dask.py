@@ -16,6 +16,9 @@ import pytest
 
 from genome.server.app import API_PREFIX
 
+# Timing matters here (steps of a parallel group must overlap, a worker is killed mid-step): run alone.
+pytestmark = pytest.mark.serial
+
 DASK = str(Path(sys.executable).with_name("dask"))
 RUNS = f"{API_PREFIX}/compute/runs"
 

@@ -12,6 +12,9 @@ import pytest
 from genome.clock import now_ms
 from genome.server.app import API_PREFIX
 
+# Timing matters here (schedules fire on the clock, several servers race): run alone, not beside other tests.
+pytestmark = pytest.mark.serial
+
 STORE = f"{API_PREFIX}/compute/sequencer"
 PIPELINES = f"{API_PREFIX}/compute/pipelines"
 RUNS = f"{API_PREFIX}/compute/runs"
