@@ -4,11 +4,18 @@ attempt's file while it runs (on the server running it) and from the artifact st
 Pages end at a line's end whenever the page holds one, so a page never splits a line (or a UTF-8 character) that
 the next page completes, and each page knows the number of its first line: the UI numbers lines and links to each.
 A log longer than ``step_log_max_bytes`` is stored with its middle cut out, and says so in its first line.
+
+A running attempt's file is not cut until the attempt ends, so what one request costs is bounded apart from its
+size: searches read at most its last ``step_log_max_bytes``, and lines are counted from marks kept between requests
+(``_Log.marks``), not from the first byte each time.
 """
 
 from __future__ import annotations
 
+import bisect
 import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +34,11 @@ PAGE_BYTES = 1 << 20
 TRUNCATED = b"[genome] this log was cut: "
 _BLOCK = 1 << 20
 _LINE_CHARS = 2000
+# The newlines counted before every _MARK_EVERY bytes of the running logs read lately, by file (see _Log.marks).
+_MARK_EVERY = 4 << 20
+_MARKED_FILES = 64
+_marks: OrderedDict[str, list[int]] = OrderedDict()
+_marks_lock = threading.Lock()
 
 
 class _Log:
@@ -45,14 +57,42 @@ class _Log:
             file.seek(start)
             return file.read(end - start)
 
-    def blocks(self, start: int = 0) -> Iterator[bytes]:
-        for offset in range(start, self.size, _BLOCK):
-            yield self.read(offset, min(offset + _BLOCK, self.size))
+    def blocks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        end = self.size if end is None else end
+        for offset in range(start, end, _BLOCK):
+            yield self.read(offset, min(offset + _BLOCK, end))
+
+    def marks(self, offset: int) -> list[int]:
+        """The newlines before byte 0, ``_MARK_EVERY``, twice that... up to ``offset``. A running attempt's file only
+        grows, so its marks are kept between requests: following it (the page polls every second) or paging deep
+        into it counts from the last mark before the place, not from the log's first byte each time."""
+        key = None if self.path is None else str(self.path)
+        with _marks_lock:
+            marks = list(_marks.get(key, [0])) if key is not None else [0]
+        if (len(marks) - 1) * _MARK_EVERY > self.size:
+            marks = [0]  # not this file's: it is shorter than where they end
+        known = len(marks)
+        while len(marks) * _MARK_EVERY <= offset:
+            start = (len(marks) - 1) * _MARK_EVERY
+            marks.append(marks[-1] + sum(block.count(b"\n") for block in self.blocks(start, start + _MARK_EVERY)))
+        if key is not None and len(marks) > known:
+            with _marks_lock:
+                if len(marks) > len(_marks.get(key, ())):
+                    _marks[key] = marks
+                _marks.move_to_end(key)
+                while len(_marks) > _MARKED_FILES:
+                    _marks.popitem(last=False)
+        return marks
 
     def line_offset(self, line: int) -> int:
         """Where line number ``line`` starts (the log's end when it has fewer lines)."""
-        seen = 1
-        for start in range(0, self.size, _BLOCK):
+        if line <= 1:
+            return 0
+        marks = self.marks(self.size) if self.data is None else [0]
+        # From the last mark before the newline that ends line - 1.
+        mark = bisect.bisect_left(marks, line - 1) - 1
+        seen = marks[mark] + 1
+        for start in range(mark * _MARK_EVERY, self.size, _BLOCK):
             block = self.read(start, min(start + _BLOCK, self.size))
             newlines = block.count(b"\n")
             if seen + newlines < line:
@@ -62,12 +102,13 @@ class _Log:
             for _ in range(line - seen):
                 at = block.index(b"\n", at + 1)
             return start + at + 1
-        return self.size if line > 1 else 0
+        return self.size
 
     def lines_before(self, offset: int) -> int:
         if self.data is not None:
             return self.data.count(b"\n", 0, offset)
-        return sum(self.read(start, min(start + _BLOCK, offset)).count(b"\n") for start in range(0, offset, _BLOCK))
+        mark = offset // _MARK_EVERY
+        return self.marks(offset)[mark] + sum(block.count(b"\n") for block in self.blocks(mark * _MARK_EVERY, offset))
 
 
 def _open(
@@ -141,24 +182,78 @@ def read_log(
     )
 
 
-def _lines(log: _Log) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, line without its newline) for every line of the log."""
-    number, offset, rest = 1, 0, b""
-    for block in log.blocks():
-        block = rest + block
-        start = 0
-        while (newline := block.find(b"\n", start)) >= 0:
-            yield number, offset + start, block[start:newline]
-            number, start = number + 1, newline + 1
-        offset, rest = offset + start, block[start:]
-    if rest:
-        yield number, offset, rest
+def _matching_lines(
+    log: _Log, needle: bytes, start: int = 0, number: int = 1
+) -> Iterator[tuple[int, int, bytes | None]]:
+    """(line number, byte offset, line without its newline) of each line holding ``needle`` (lowercase, matched
+    ignoring ASCII case), from byte ``start``, the start of line ``number``. The log is read a block at a time and
+    searched with ``bytes.find``, not line by line in Python, and a line longer than a block is never held whole:
+    its text is None, for the caller to read what it needs of it."""
+    if b"\n" in needle:
+        return  # a line holds no newline
+    keep = len(needle) - 1  # what a match running over the end of a block needs of it
+    carry = b""  # the current line's start, not searched yet; or, once it outgrew a block, its last ``keep`` bytes
+    line_at = here = start  # where the current line starts; where ``carry`` starts
+    found = False  # the current line, longer than a block, matched already
+    for block in log.blocks(start):
+        data = carry + block
+        low = data.lower()
+        at = 0
+        if line_at < here:  # the rest of a line longer than a block
+            newline = data.find(b"\n")
+            if not found and low.find(needle, 0, len(data) if newline < 0 else newline) >= 0:
+                found = True
+                yield number, line_at, None
+            if newline < 0:
+                carry = data[-keep:] if keep else b""
+                here += len(data) - len(carry)
+                continue
+            number, at, line_at, found = number + 1, newline + 1, here + newline + 1, False
+        whole = data.rfind(b"\n") + 1  # the lines ending in this block end before ``whole``
+        while (hit := low.find(needle, at, whole)) >= 0:
+            newline = data.rfind(b"\n", at, hit)
+            first = at if newline < 0 else newline + 1
+            number += data.count(b"\n", at, first)
+            end = data.find(b"\n", hit)
+            yield number, here + first, data[first:end]
+            number, at = number + 1, end + 1
+        number += data.count(b"\n", at, whole)
+        line_at, carry = here + whole, data[whole:]
+        if len(carry) > _BLOCK:  # a line longer than a block: search it now, and keep only its end
+            found = low.find(needle, whole) >= 0
+            if found:
+                yield number, line_at, None
+            carry = carry[-keep:] if keep else b""
+            here += len(data) - len(carry)
+        else:
+            here = line_at
+    if line_at == here and needle in carry.lower():  # a last line without a newline
+        yield number, line_at, carry
+
+
+def _line(log: _Log, offset: int) -> Iterator[bytes]:
+    """The line starting at ``offset`` with its newline, a block at a time."""
+    for block in log.blocks(offset):
+        newline = block.find(b"\n")
+        if newline >= 0:
+            yield block[: newline + 1]
+            return
+        yield block
+    yield b"\n"
 
 
 def _needle(query: str) -> bytes:
     if not query.strip():
         raise InvalidInput("the search needs some text to look for", field="q")
     return query.lower().encode()
+
+
+def _searched_from(log: _Log, max_bytes: int) -> int:
+    """Where a search starts: the log's first byte, or for a running log longer than the server keeps, the start of
+    a line near its last ``max_bytes`` (what the stored log will mostly keep)."""
+    if log.data is not None or log.size <= max_bytes:
+        return 0
+    return _line_start(log, log.size - max_bytes)
 
 
 def search_log(
@@ -170,20 +265,25 @@ def search_log(
     number: int,
     query: str,
     *,
+    max_bytes: int,
     limit: int = 500,
 ) -> LogSearch:
     """The lines holding ``query`` (ignoring case, as plain text: no pattern to cost the server), all counted, the
-    first ``limit`` returned with their numbers and offsets."""
+    first ``limit`` returned with their numbers and offsets. A running attempt's log longer than ``max_bytes`` is
+    searched from ``searchedFrom``, near its last ``max_bytes``."""
     needle = _needle(query)
     log = _open(db, artifacts, principal, run_id, step_name, number)
+    start = _searched_from(log, max_bytes)
     matches: list[LogLine] = []
     count = 0
-    for line, offset, text in _lines(log):
-        if needle in text.lower():
-            count += 1
-            if len(matches) < limit:
-                matches.append(LogLine(line=line, offset=offset, text=text[:_LINE_CHARS].decode(errors="replace")))
-    return LogSearch(query=query, count=count, matches=matches, size=log.size, complete=log.finished)
+    for line, offset, text in _matching_lines(log, needle, start, log.lines_before(start) + 1):
+        count += 1
+        if len(matches) < limit:
+            shown = log.read(offset, offset + _LINE_CHARS) if text is None else text[:_LINE_CHARS]
+            matches.append(LogLine(line=line, offset=offset, text=shown.decode(errors="replace")))
+    return LogSearch(
+        query=query, count=count, matches=matches, size=log.size, complete=log.finished, searchedFrom=start
+    )
 
 
 def stream_log(
@@ -194,9 +294,12 @@ def stream_log(
     step_name: str,
     number: int,
     query: str | None = None,
+    *,
+    max_bytes: int,
 ) -> Iterator[bytes]:
-    """The whole log as it is now, or only its lines holding ``query``, for a download. Access is checked and the
-    log opened before the first byte, so a refusal is an error answer, not a broken download."""
+    """The whole log as it is now, or only its lines holding ``query`` (searched as ``search_log`` does, and a first
+    line saying so when only the end of a running log was), for a download. Access is checked and the log opened
+    before the first byte, so a refusal is an error answer, not a broken download."""
     needle = _needle(query) if query is not None else None
     log = _open(db, artifacts, principal, run_id, step_name, number)
 
@@ -204,9 +307,12 @@ def stream_log(
         if needle is None:
             yield from log.blocks()
             return
-        for _, _, text in _lines(log):
-            if needle in text.lower():
-                yield text + b"\n"
+        start = _searched_from(log, max_bytes)
+        if start:
+            said = f"[genome] the attempt is running and its log has {log.size:,} bytes: searched from byte {start:,}."
+            yield said.encode() + b"\n"
+        for _, offset, text in _matching_lines(log, needle, start, log.lines_before(start) + 1):
+            yield from _line(log, offset) if text is None else (text + b"\n",)
 
     return chunks()
 

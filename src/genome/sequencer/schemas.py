@@ -147,6 +147,11 @@ class LogSearch(BaseModel):
     matches: list[LogLine]
     size: int
     complete: bool = Field(description="true once the attempt has ended: the log will not grow")
+    searchedFrom: int = Field(
+        default=0,
+        description="the byte the search started from: 0, or for a running attempt's log longer than the server "
+        "keeps (GENOME_STEP_LOG_MAX_BYTES), the start of a line near its last that many bytes",
+    )
 
 
 class DeploymentWrite(BaseModel):

@@ -75,6 +75,7 @@ def runs_page(
 def _log(
     db: Db,
     artifacts: Artifacts,
+    settings: SettingsDep,
     principal: SignedIn,
     run: RunRead,
     step: str,
@@ -92,7 +93,9 @@ def _log(
     panel["api"] = api
     try:
         if view["q"]:
-            panel["search"] = logs.search_log(db, artifacts, principal, run.id, step, number, view["q"])
+            panel["search"] = logs.search_log(
+                db, artifacts, principal, run.id, step, number, view["q"], max_bytes=settings.step_log_max_bytes
+            )
             return panel
         chunk = logs.read_log(
             db,
@@ -163,6 +166,7 @@ def run_page(
     run_id: str,
     db: Db,
     artifacts: Artifacts,
+    settings: SettingsDep,
     principal: SignedIn,
     step: str = "",
     attempt: Annotated[int, Query(ge=0)] = 0,
@@ -173,7 +177,7 @@ def run_page(
 ) -> HTMLResponse:
     run = service.get_run(db, principal, run_id)
     view = {"offset": offset, "line": line, "tail": tail, "q": q.strip()}
-    log = _log(db, artifacts, principal, run, step, attempt, view) if step else None
+    log = _log(db, artifacts, settings, principal, run, step, attempt, view) if step else None
     return render(
         request,
         "run.html",

@@ -175,6 +175,7 @@ def read_log(
 def search_log(
     db: Db,
     artifacts: Artifacts,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     run_id: str,
     step_name: str,
@@ -182,14 +183,18 @@ def search_log(
     q: Annotated[str, Query(min_length=1, max_length=200, description="Text to look for, ignoring case.")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> LogSearch:
-    """The log's lines holding ``q``: all counted, the first ``limit`` returned with their line numbers."""
-    return logs.search_log(db, artifacts, principal, run_id, step_name, number, q, limit=limit)
+    """The log's lines holding ``q``: all counted, the first ``limit`` returned with their line numbers. A running
+    attempt's log longer than the server keeps is searched near its end only (``searchedFrom``)."""
+    return logs.search_log(
+        db, artifacts, principal, run_id, step_name, number, q, max_bytes=settings.step_log_max_bytes, limit=limit
+    )
 
 
 @router.get(f"{_LOG}/download", dependencies=[RUN_TOKEN_OWN_RUN], response_class=StreamingResponse)
 def download_log(
     db: Db,
     artifacts: Artifacts,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     run_id: str,
     step_name: str,
@@ -197,7 +202,9 @@ def download_log(
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="Only the lines holding it.")] = None,
 ) -> StreamingResponse:
     """The whole log as a text file, or only its lines holding ``q``."""
-    chunks = logs.stream_log(db, artifacts, principal, run_id, step_name, number, q)
+    chunks = logs.stream_log(
+        db, artifacts, principal, run_id, step_name, number, q, max_bytes=settings.step_log_max_bytes
+    )
     name = f"{run_id}-{step_name}-{number}{'-filtered' if q else ''}.log"
     return StreamingResponse(
         chunks,
