@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from genome.sequencer.spec import STEP_JSON_MAX_BYTES, STEP_JSON_MAX_DEPTH, check_step_json
 
 __all__ = [
     "AttemptRead",
@@ -157,8 +159,11 @@ class LogSearch(BaseModel):
 class DeploymentWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], Any] = Field(
-        description="Given to every step of a run in this deployment as DEPLOYMENT_PARAMETERS (JSON)."
+    parameters: Annotated[
+        dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], Any], AfterValidator(check_step_json)
+    ] = Field(
+        description="Given to every step of a run in this deployment as DEPLOYMENT_PARAMETERS (JSON): at most "
+        f"{STEP_JSON_MAX_DEPTH} levels deep and {STEP_JSON_MAX_BYTES:,} bytes as JSON."
     )
 
 

@@ -6,9 +6,11 @@ is a parallel group.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -23,10 +25,17 @@ from pydantic import (
 from genome.errors import InvalidInput
 from genome.sequencer.schedule import parse_duration, parse_schedule
 
-__all__ = ["EXAMPLE", "PipelineSpec", "StepSpec", "parse_duration", "parse_pipeline"]
+__all__ = ["EXAMPLE", "PipelineSpec", "StepSpec", "check_step_json", "parse_duration", "parse_pipeline"]
 
 MAX_TIMEOUT_SECONDS = 7 * 86_400
 MAX_RETRY = 20
+# Parameters and datasets reach each step as one environment variable (PARAMETERS, DEPLOYMENT_PARAMETERS, DATASETS),
+# and Linux refuses to start a program with a variable over 128 KiB. JSON nested deeper than a few hundred levels
+# cannot be answered as JSON again (pydantic stops at 255) nor read back by a step's ``json.loads`` (1,000).
+STEP_JSON_MAX_BYTES = 64 * 1024
+STEP_JSON_MAX_DEPTH = 32
+# Steps in one pipeline: every run of it has a row per step, and its pages draw a box per step.
+MAX_STEPS = 1000
 
 _EXAMPLE_STEPS = [
     {
@@ -48,6 +57,31 @@ EXAMPLE: dict[str, Any] = {
     "application": "search",
     "steps": _EXAMPLE_STEPS,
 }
+
+
+def check_step_json(value: Any) -> Any:
+    """``value`` when a step can be given it as an environment variable: at most ``STEP_JSON_MAX_DEPTH`` objects
+    and lists deep, and ``STEP_JSON_MAX_BYTES`` long as the JSON the step gets.
+
+    Example:
+        >>> check_step_json({"region": "eu", "workers": [1, 2]})
+        {'region': 'eu', 'workers': [1, 2]}
+    """
+    pending = [(value, 1)]
+    while pending:  # walked without recursion: the value may be nested as deep as the JSON parser allowed
+        node, depth = pending.pop()
+        if depth > STEP_JSON_MAX_DEPTH:
+            raise ValueError(f"is nested more than {STEP_JSON_MAX_DEPTH} levels deep; flatten it")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    size = len(json.dumps(value))
+    if size > STEP_JSON_MAX_BYTES:
+        raise ValueError(
+            f"is {size:,} bytes as JSON; a step gets it as an environment variable, which holds at most "
+            f"{STEP_JSON_MAX_BYTES:,}: give the step a dataset or an artifact to read instead"
+        )
+    return value
+
 
 StepName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -71,8 +105,8 @@ class StepSpec(_Spec):
     stepType: Label = "model"
     image: Ref | None = None
     command: str | list[str] | None = None
-    parameters: dict[str, Any] = {}
-    datasets: list[Any] = []
+    parameters: Annotated[dict[str, Any], AfterValidator(check_step_json)] = {}
+    datasets: Annotated[list[Any], AfterValidator(check_step_json)] = []
     timeout: float | None = None
     retry: int = 0
     resources: dict[str, Annotated[float, Field(ge=0, strict=True)]] = {}  # strict: true or "2" is no amount
@@ -148,7 +182,7 @@ class PipelineSpec(_Spec):
     canonicalName: Name | None = None
     deployment: Label | None = None
     versionName: Label | None = None
-    parameters: dict[str, Any] = {}
+    parameters: Annotated[dict[str, Any], AfterValidator(check_step_json)] = {}
     schedule: str | None = None
     steps: list[StepOrGroup]
 
@@ -169,6 +203,9 @@ class PipelineSpec(_Spec):
             return value  # pydantic reports the type
         if not value:
             raise ValueError("steps is empty: a pipeline needs at least one step")
+        count = sum(len(element) if isinstance(element, list) else 1 for element in value)
+        if count > MAX_STEPS:
+            raise ValueError(f"steps holds {count:,} steps; a pipeline has at most {MAX_STEPS:,}")
         for i, element in enumerate(value):
             if not isinstance(element, list):
                 continue

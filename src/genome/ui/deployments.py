@@ -77,6 +77,8 @@ def _parameters(text: str) -> dict[str, Any]:
         raise InvalidInput(
             f"parameters is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", field="parameters"
         ) from None
+    except RecursionError:
+        raise InvalidInput("parameters is nested too deep to read; flatten it", field="parameters") from None
     try:
         return DeploymentWrite.model_validate({"parameters": value}).parameters
     except ValidationError as exc:

@@ -139,6 +139,8 @@ def _parse(text: str) -> dict[str, Any]:
         raise InvalidInput(
             f"the pipeline is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", field="spec"
         ) from None
+    except RecursionError:
+        raise InvalidInput("the pipeline is nested too deep to read", field="spec") from None
     if not isinstance(body, dict):
         raise InvalidInput("the pipeline must be a JSON object", field="spec")
     return body

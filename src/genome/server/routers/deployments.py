@@ -20,6 +20,7 @@ from genome.server.deps import CurrentPrincipal, Db, SettingsDep
 router = APIRouter(prefix="/compute/deployments", tags=["deployments"])
 
 _MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later times have no date to say them with
 
 
 @router.get("/{application}")
@@ -36,7 +37,7 @@ def get_deployment(
     name: str,
     at: Annotated[
         int | None,
-        Query(ge=0, le=2**63 - 1, description="A time (ms since epoch): the version that was current then."),
+        Query(ge=0, le=_LAST_MS, description="A time (ms since epoch): the version that was current then."),
     ] = None,
 ) -> DeploymentRead:
     """A deployment's current parameters and version, or with ``at`` the ones a run starting then got."""
