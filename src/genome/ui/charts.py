@@ -450,6 +450,8 @@ class DagBox:
     status: str | None = None
 
 
+# Arrows drawn one by one between two columns of a DAG; more meet at a point between them.
+_ARROWS_MAX = 16
 _LINE_STYLE = {
     "state": 'class="state"',
     "code": 'font-size="10" fill="#333" font-family="ui-monospace, SFMono-Regular, Menlo, monospace"',
@@ -475,13 +477,29 @@ def flow(columns: Sequence[Sequence[DagBox]], *, title: str, description: str, b
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>'
     ]
     for sources, targets in itertools.pairwise(places):
+        if len(sources) * len(targets) <= _ARROWS_MAX:
+            for x1, y1 in sources:
+                for x2, y2 in targets:
+                    body.append(
+                        f'<path d="M {x1 + box_w:.0f} {y1 + box_h / 2:.0f} C {x1 + box_w + gap_x / 2:.0f} '
+                        f"{y1 + box_h / 2:.0f}, {x2 - gap_x / 2:.0f} {y2 + box_h / 2:.0f}, {x2 - 2:.0f} "
+                        f'{y2 + box_h / 2:.0f}" fill="none" stroke="#999" marker-end="url(#arrow)"/>'
+                    )
+            continue
+        # Many boxes to many: each meets one point between the columns, so the lines grow as N + M, not N x M
+        # (two groups of 1,000 steps would otherwise draw a million arrows into every reader's page).
+        hub_x, hub_y = sources[0][0] + box_w + gap_x / 2, height / 2
         for x1, y1 in sources:
-            for x2, y2 in targets:
-                body.append(
-                    f'<path d="M {x1 + box_w:.0f} {y1 + box_h / 2:.0f} C {x1 + box_w + gap_x / 2:.0f} '
-                    f"{y1 + box_h / 2:.0f}, {x2 - gap_x / 2:.0f} {y2 + box_h / 2:.0f}, {x2 - 2:.0f} "
-                    f'{y2 + box_h / 2:.0f}" fill="none" stroke="#999" marker-end="url(#arrow)"/>'
-                )
+            body.append(
+                f'<path d="M {x1 + box_w:.0f} {y1 + box_h / 2:.0f} C {hub_x:.0f} {y1 + box_h / 2:.0f}, '
+                f'{hub_x:.0f} {y1 + box_h / 2:.0f}, {hub_x:.0f} {hub_y:.0f}" fill="none" stroke="#999"/>'
+            )
+        for x2, y2 in targets:
+            body.append(
+                f'<path d="M {hub_x:.0f} {hub_y:.0f} C {hub_x:.0f} {y2 + box_h / 2:.0f}, {hub_x:.0f} '
+                f'{y2 + box_h / 2:.0f}, {x2 - 2:.0f} {y2 + box_h / 2:.0f}" fill="none" stroke="#999" '
+                'marker-end="url(#arrow)"/>'
+            )
     name_chars, line_chars = (box_w - 20) // 8, (box_w - 20) // 6
     for index, column in enumerate(columns):
         for box, (x, y) in zip(column, places[index], strict=True):
