@@ -159,6 +159,19 @@ def _require_user_admin(actor: Principal, application: str = "*") -> None:
         raise PermissionDenied(f"{actor.username} needs the admin role in {where}")
 
 
+def _keep_a_global_admin(session: Session, username: str, application: str, role: str | None, field: str) -> None:
+    """Refuse to take ``username``'s admin role in ``*`` (``role`` None: remove it) from the last user holding it:
+    no one could manage users or roles again, and ``ensure_admin`` only creates a first user in an empty
+    database. The holders' rows are locked, so two admins stepping down at once cannot both pass."""
+    if application != "*" or role == "admin":
+        return
+    holders = select(UserRole.username).where(UserRole.application == "*", UserRole.role == "admin")
+    if set(session.scalars(holders.with_for_update())) == {username}:
+        raise Conflict(
+            f"{username} is the last global admin (admin of *): make another user admin of * first", field=field
+        )
+
+
 def ensure_admin(db: Database, password: str | None) -> str | None:
     """Create the first user, ``admin``, when there are none; returns its password if one was generated."""
     with db.write() as session:
@@ -397,6 +410,7 @@ def set_role(db: Database, actor: Principal, username: str, application: str, ro
     _require_user_admin(actor, application)
     with db.write() as session:
         user = _get_user(session, username)
+        _keep_a_global_admin(session, username, application, role, "role")
         current = next((grant for grant in user.roles if grant.application == application), None)
         if current is None:
             user.roles.append(UserRole(application=application, role=role))
@@ -413,6 +427,7 @@ def remove_role(db: Database, actor: Principal, username: str, application: str)
         current = next((grant for grant in user.roles if grant.application == application), None)
         if current is None:
             raise NotFound(f"user {username!r} has no role in application {application!r}", field="application")
+        _keep_a_global_admin(session, username, application, None, "application")
         user.roles.remove(current)
         session.flush()
         return _user_read(user)
@@ -423,7 +438,9 @@ def delete_user(db: Database, actor: Principal, username: str) -> None:
     if username == actor.username:
         raise InvalidInput("you cannot delete yourself; ask another admin", field="username")
     with db.write() as session:
-        session.delete(_get_user(session, username))
+        user = _get_user(session, username)
+        _keep_a_global_admin(session, username, "*", None, "username")
+        session.delete(user)
 
 
 def set_password(db: Database, actor: Principal, username: str, password: str, current_password: str | None) -> None:
