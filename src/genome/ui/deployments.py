@@ -122,6 +122,12 @@ def _version_number(value: str, field: str) -> int | None:
     return int(value)
 
 
+def _saved(value: str) -> str | None:
+    """What the redirect after a save said happened; anything else in the URL (words another site put in a link,
+    to be read as the page's own) is not shown."""
+    return value if value in ("deleted", "unchanged") or (value.isascii() and value.isdigit()) else None
+
+
 def _diff_rows(diff: DeploymentDiff) -> list[dict[str, str]]:
     """The diff as table rows: key path, what happened (symbol and word), the values before and after as JSON."""
     entries: list[tuple[str, list[str], Any, Any]] = [("added", item.path, None, item.value) for item in diff.added]
@@ -209,7 +215,7 @@ def _deployment_page(
         edit_text=edit_text,
         edit_error=edit_error,
         back=query.getlist("back"),
-        saved=query.get("saved"),
+        saved=_saved(query.get("saved", "")),
     )
 
 
