@@ -251,7 +251,8 @@ class ModelStore(ApiClient):
         version_name: str | None = None,
         alias: str | None = None,
     ) -> str:
-        """The same view of a tree drawn as SVG, the record's path highlighted (save it as a ``.svg`` file)."""
+        """The same view drawn as SVG (save it as a ``.svg`` file): a tree with the record's path highlighted, or a
+        linear model's coefficients per class with the record's score as a waterfall from the intercept."""
         body = self._visualization_body(
             record, tree, node, depth, max_nodes, id, application, canonical_name, version_number, version_name, alias
         )

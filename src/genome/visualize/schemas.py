@@ -43,7 +43,11 @@ class VisualizationOptions(BaseModel):
 class VisualizationRequest(VersionRef, VisualizationOptions):
     """The version (id, or application + canonicalName and optionally number, name or alias) and what to show."""
 
-    format: Literal["json", "svg"] = Field(default="json", description="`svg` answers with a drawing of the tree.")
+    format: Literal["json", "svg"] = Field(
+        default="json",
+        description="`svg` answers with a drawing: of the tree, or of a linear model's coefficients and the record's "
+        "score (a waterfall from the intercept).",
+    )
 
 
 class TreeNodeRead(BaseModel):

@@ -1,14 +1,14 @@
 """Realtime visualizations: the version the caller means, served by ``genome.serving``, answers views of its
-model; trees are drawn here, from the validated view."""
+model; trees and linear models are drawn here, from the validated view."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from genome.auth.principal import Principal
-from genome.errors import InvalidInput
 from genome.serving.schemas import VersionRef
 from genome.serving.service import ModelServer
+from genome.visualize.linear_svg import render_linear
 from genome.visualize.schemas import (
     LinearVisualizationRead,
     TreeVisualizationRead,
@@ -37,11 +37,9 @@ def visualize(
 def visualization_svg(
     models: ModelServer, principal: Principal, ref: VersionRef, options: VisualizationOptions, *, max_nodes: int
 ) -> str:
-    """The same view of a tree as an SVG drawing, the record's path highlighted."""
+    """The same view as an SVG drawing: a tree with the record's path highlighted, or a linear model's coefficients
+    per class with the record's score as a waterfall from the intercept."""
     view = visualize(models, principal, ref, options, max_nodes=max_nodes)
     if isinstance(view, LinearVisualizationRead):
-        raise InvalidInput(
-            f"{view.estimatorClass} is a linear model: its drawing is the JSON view's coefficients; SVG draws trees",
-            field="format",
-        )
+        return render_linear(view.model_dump(by_alias=True))
     return render_tree(view.model_dump(by_alias=True))

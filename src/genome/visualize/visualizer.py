@@ -395,6 +395,13 @@ class ModelVisualizer:
         view["record"] = None
         if row is not None:
             raw, values = row
+            if np.isnan(values).any():  # a coefficient times a missing value is no contribution
+                missing = [name for name, v in zip(names, values, strict=True) if np.isnan(v)]
+                raise InvalidInput(
+                    f"the model cannot take this record: a linear model needs every feature's value, and "
+                    f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing",
+                    field="record",
+                )
             scores = linear.coefficients @ values + linear.intercepts
             contributions = linear.coefficients * values
             view["record"] = {

@@ -22,7 +22,7 @@ from genome.visualize.schemas import (
 )
 
 router = APIRouter(tags=["visualize"])
-_SVG = {200: {"content": {"image/svg+xml": {}}, "description": "The tree drawn as SVG."}}
+_SVG = {200: {"content": {"image/svg+xml": {}}, "description": "The tree or linear model drawn as SVG."}}
 
 
 def _options(
@@ -60,7 +60,7 @@ def visualization(
     request: VisualizationRequest,
 ) -> TreeVisualizationRead | LinearVisualizationRead | Response:
     """The inside of a model version (latest of application + canonicalName unless one is named): a window of one
-    tree with a record's path, or a linear model's coefficients; ``"format": "svg"`` draws the tree."""
+    tree with a record's path, or a linear model's coefficients; ``"format": "svg"`` draws either."""
     ref = VersionRef.model_validate(request.model_dump(include=set(VersionRef.model_fields)))
     options = VisualizationOptions.model_validate(request.model_dump(include=set(VisualizationOptions.model_fields)))
     limit = settings.visualize_max_nodes
@@ -97,7 +97,8 @@ def model_visualization_svg(
     principal: CurrentPrincipal,
     options: Options,
 ) -> Response:
-    """One tree of a model version drawn as SVG (usable in an ``<img src>``), the record's path highlighted."""
+    """One tree of a model version drawn as SVG (usable in an ``<img src>``), the record's path highlighted; or a
+    linear model's coefficients per class, with the record's score as a waterfall from the intercept."""
     svg = service.visualization_svg(
         models, principal, VersionRef(id=model_id), options, max_nodes=settings.visualize_max_nodes
     )
