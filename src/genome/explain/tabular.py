@@ -155,35 +155,80 @@ class TabularExplainer:
                 f"background_size must be a positive integer; got {self.background_size!r}", field="background_size"
             )
         shap = _shap()
-        n_features = getattr(model, "n_features_in_", None)
+        internals = _internals(model)
+        n_features = getattr(model, "n_features_in_", None) if internals is None else internals.n_features
         data = None if background is None else check_table(background, "background", n_features)
-        kind = _kind(model) if self.algorithm == "auto" else self.algorithm
-        self.classifier_ = is_classifier(model)
         self.model_ = model
         self.predict_: Any = None
         self.explainer_: Any = None
-        if kind == "tree":
-            self._fit_tree(shap, model)
-        if self.explainer_ is None and kind == "linear":
-            self._fit_linear(shap, model, data, n_features)
-        elif self.explainer_ is None:
-            self._fit_permutation(shap, model, data, method)
+        self.link_: str | None = None  # how the SHAP sums become the prediction; None: ask the model
+        if internals is not None:
+            self.classifier_ = internals.prediction_type == "classification"
+            self._fit_internals(shap, internals, data)
+        else:
+            kind = _kind(model) if self.algorithm == "auto" else self.algorithm
+            self.classifier_ = is_classifier(model)
+            if kind == "tree":
+                self._fit_tree(shap, model)
+            if self.explainer_ is None and kind == "linear":
+                self._fit_linear(shap, model, data, n_features)
+            elif self.explainer_ is None:
+                self._fit_permutation(shap, model, data, method)
         self.n_features_in_ = n_features if isinstance(n_features, int) else None
         return self
 
     def _fit_tree(self, shap: Any, model: Any) -> None:
+        from genome.explain._extracted import ArrayTrees, sklearn_forest
+
+        refusal: Exception | None = None
         try:
             # Path-dependent: exact, needs no background, and fast enough for realtime requests.
-            self.explainer_ = shap.TreeExplainer(model)
-        except Exception:
-            if self.algorithm == "tree":
-                raise
-            return  # a tree model shap's TreeExplainer does not cover (multiclass GradientBoosting)
+            explainer = shap.TreeExplainer(model)
+        except Exception as exc:
+            explainer, refusal = None, exc
+        if explainer is None or _misread(model, explainer):
+            # a tree ensemble shap refuses (multi-class GradientBoosting, init="zero") or misreads: its trees as
+            # the visualizer reads them, handed to shap as arrays
+            extracted = sklearn_forest(model)
+            if extracted is None:
+                if self.algorithm == "tree" and refusal is not None:
+                    raise refusal
+                return  # e.g. boosting that starts from another model's predictions: the Permutation explainer
+            forest, start = extracted
+            explainer = ArrayTrees(shap, forest, start)
+        self.explainer_ = explainer
         self.name_ = "tree"
         if not self.classifier_:
-            self.output_ = "value"
+            self.output_ = "margin" if _log_link(model) else "value"
         else:
             self.output_ = "probability" if _tree_output_is_probability(model) else "margin"
+        self.link_ = None if self.output_ == "margin" else "identity"
+
+    def _fit_internals(self, shap: Any, internals: Any, data: np.ndarray | None) -> None:
+        """A model Genome read itself (Spark ML's saved trees or coefficients): Tree SHAP or linear SHAP."""
+        from genome.explain._extracted import ArrayTrees, Coefficients
+        from genome.visualize.forest import Forest
+
+        tree = isinstance(internals, Forest)
+        if self.algorithm not in ("auto", "tree" if tree else "linear"):
+            raise InvalidInput(
+                f"{internals.estimator_class} is explained from its {'trees' if tree else 'coefficients'}, with "
+                f"algorithm 'auto' or '{'tree' if tree else 'linear'}'; got {self.algorithm!r}",
+                field="algorithm",
+            )
+        if not tree:
+            self.explainer_ = Coefficients(internals, data)
+            given = "zero baseline: no background sample given" if data is None else "background: given sample"
+            self.name_ = f"linear ({given})"
+            self.output_ = "margin" if self.classifier_ else "value"
+            self.link_ = internals.link if internals.link in ("identity", "logistic", "softmax") else None
+            return
+        boosted_classifier = self.classifier_ and internals.combine == "sum"
+        # Spark's GBT classifier: probability of class 1 = 1 / (1 + exp(-2 * margin)), margin = its trees' sum
+        self.explainer_ = ArrayTrees(shap, internals, 0.0, 2.0 if boosted_classifier else 1.0)
+        self.name_ = "tree"
+        self.output_ = "margin" if boosted_classifier else "probability" if self.classifier_ else "value"
+        self.link_ = "logistic" if boosted_classifier else "identity"
 
     def _fit_linear(self, shap: Any, model: Any, data: np.ndarray | None, n_features: Any) -> None:
         n = n_features if isinstance(n_features, int) else np.shape(model.coef_)[-1]
@@ -214,13 +259,13 @@ class TabularExplainer:
         if getattr(self, "explainer_", None) is None:
             raise NotFitted("this TabularExplainer is not fitted yet: call fit(model, background) first")
         table = check_table(X, "X", self.n_features_in_)
-        exact_tree = self.name_ == "tree" and self.output_ != "margin"
         if self.predict_ is None:
             # TreeExplainer's additivity check runs the whole model again (~4 ms for a 120-tree forest); the
             # test suite checks local accuracy instead.
+            exact = self.link_ is not None
             values = (
                 self.explainer_.shap_values(table, check_additivity=False)
-                if exact_tree
+                if exact
                 else (self.explainer_.shap_values(table))
             )
             expected = self.explainer_.expected_value
@@ -238,12 +283,12 @@ class TabularExplainer:
         labels = values.shape[0] if values.ndim == 3 else 1
         if labels == 1:
             expected_list = expected_list[:1]
-        if exact_tree:
-            # Exact tree SHAP values add up to the model's output (local accuracy), so the prediction needs no
-            # second pass over the trees.
+        if self.link_ is not None:
+            # Exact SHAP values add up to the model's output (local accuracy), so the prediction needs no second
+            # pass over the model.
             per_output = values if values.ndim == 3 else values[None]  # outputs x rows x features
             totals = np.asarray(expected_list)[:, None] + per_output.sum(axis=-1)  # outputs x rows
-            prediction = (totals.T if self.classifier_ else totals[0]).tolist()
+            prediction = _linked(totals, self.link_, self.classifier_)
         else:
             prediction = _prediction(self.model_, table, self.classifier_)
         return TabularExplanation(
@@ -254,6 +299,51 @@ class TabularExplainer:
             explainer=self.name_,
             output=self.output_,
         )
+
+
+def _internals(model: Any) -> Any:
+    """The trees or coefficients of a Spark ML model, which Genome reads itself from the files Spark saves (the
+    server gets them so, without a JVM; a live pyspark model, in training code, is saved to read them), or None for
+    any other model."""
+    module = type(model).__module__
+    if module.startswith("pyspark."):
+        from genome.explain._extracted import read_spark
+
+        return read_spark(model)
+    if module != "genome.visualize.forest":  # a library model: no need to import the visualizer
+        return None
+    from genome.visualize.forest import Forest, LinearModel
+
+    return model if isinstance(model, Forest | LinearModel) else None
+
+
+def _misread(model: Any, explainer: Any) -> bool:
+    """Whether shap's TreeExplainer accepted a scikit-learn ensemble it does not read exactly: HistGradientBoosting's
+    categorical splits (taken as thresholds), or a boosted start other than the model's (the exponential loss)."""
+    from genome.explain._extracted import boosted_start
+
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
+        return True
+    start = boosted_start(model)
+    offset = np.ravel(getattr(explainer.model, "base_offset", np.nan))
+    return start is not None and not (offset.shape == start.shape and np.allclose(offset, start, rtol=0, atol=1e-12))
+
+
+def _log_link(model: Any) -> bool:
+    # HistGradientBoosting's Poisson and Gamma losses predict exp(the trees' sum)
+    return type(model).__module__.startswith("sklearn") and getattr(model, "loss", None) in ("poisson", "gamma")
+
+
+def _linked(totals: np.ndarray, link: str, classifier: bool) -> list[Any]:
+    """The prediction from each output's SHAP sum (outputs x rows): probabilities per row for a classifier."""
+    if link == "logistic":  # one margin, of the second class
+        positive = 1.0 / (1.0 + np.exp(-totals[0]))
+        return np.column_stack([1.0 - positive, positive]).tolist()  # type: ignore[no-any-return]
+    if link == "softmax":
+        shifted = np.exp(totals - totals.max(axis=0))
+        return (shifted / shifted.sum(axis=0)).T.tolist()  # type: ignore[no-any-return]
+    return (totals.T if classifier else totals[0]).tolist()  # type: ignore[no-any-return]
 
 
 def _tree_output_is_probability(model: Any) -> bool:
