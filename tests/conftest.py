@@ -93,3 +93,21 @@ def server(backend: str, make_server: ServerFactory) -> LiveServer:
 def store(server: LiveServer) -> ModelStore:
     """The SDK, acting as the admin of a live server."""
     return server.store()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A local, single-core SparkSession shared by the whole run (the visualizer's and the explainers' Spark tests):
+    the JVM takes about 10 s to start, so only tests that train Spark models ask for it."""
+    from pyspark.sql import SparkSession  # imported here so the other tests never pay for pyspark
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
