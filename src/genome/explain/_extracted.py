@@ -70,7 +70,7 @@ def _leaf_values(forest: Forest, graph: TreeGraph, outputs: int, factor: float) 
         # class counts; Spark's forests (and single trees) average each tree's class proportions
         counts = np.asarray(graph.value, dtype=np.float64)
         totals = counts.sum(axis=1, keepdims=True)
-        proportions = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        proportions: np.ndarray = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
         return proportions * shares
     values = np.zeros((graph.node_count, outputs))
     column = graph.class_index if graph.class_index is not None and outputs > 1 else 0
@@ -93,7 +93,8 @@ class ArrayTrees:
             outputs = len(forest.classes or []) or first.value.shape[1]
         else:
             outputs = forest.classes_per_round
-        trees, self.categorical_ = [], []
+        trees: list[dict[str, np.ndarray]] = []
+        self.categorical_: list[tuple[int, int, int, frozenset[float]]] = []  # tree, node, feature, left categories
         for index in range(forest.n_trees):
             graph = forest.tree(index)
             where = f"tree {index} of this {forest.estimator_class}"
@@ -118,7 +119,8 @@ class ArrayTrees:
         values = row.astype(self.input_dtype_).astype(np.float64).tolist()
         for tree, node, feature, left in self.categorical_:
             thresholds[tree, node] = np.inf if values[feature] in left else -np.inf
-        return np.asarray(self.explainer_.shap_values(row[None], check_additivity=False))[0]
+        one: np.ndarray = np.asarray(self.explainer_.shap_values(row[None], check_additivity=False))[0]
+        return one
 
 
 class Coefficients:
@@ -131,7 +133,7 @@ class Coefficients:
         self.expected_value = self.coefficients_ @ self.mean_ + np.asarray(linear.intercepts, dtype=np.float64)
 
     def shap_values(self, X: np.ndarray, check_additivity: bool = False) -> np.ndarray:
-        values = (X - self.mean_)[:, :, None] * self.coefficients_.T[None]  # rows x features x outputs
+        values: np.ndarray = (X - self.mean_)[:, :, None] * self.coefficients_.T[None]  # rows x features x outputs
         return values[:, :, 0] if values.shape[2] == 1 else values
 
 

@@ -202,7 +202,7 @@ class TabularExplainer:
             self.output_ = "margin" if _log_link(model) else "value"
         else:
             self.output_ = "probability" if _tree_output_is_probability(model) else "margin"
-        self.link_ = None if self.output_ == "margin" else "identity"
+        self.link_ = _margin_link(model) if self.output_ == "margin" else "identity"
 
     def _fit_internals(self, shap: Any, internals: Any, data: np.ndarray | None) -> None:
         """A model Genome read itself (Spark ML's saved trees or coefficients): Tree SHAP or linear SHAP."""
@@ -328,6 +328,14 @@ def _misread(model: Any, explainer: Any) -> bool:
     start = boosted_start(model)
     offset = np.ravel(getattr(explainer.model, "base_offset", np.nan))
     return start is not None and not (offset.shape == start.shape and np.allclose(offset, start, rtol=0, atol=1e-12))
+
+
+def _margin_link(model: Any) -> str | None:
+    """How a scikit-learn boosted classifier's margin becomes its predict_proba under the log loss (the sigmoid of
+    one margin, or the softmax of one per class); None (ask the model) for other losses and libraries."""
+    if not type(model).__module__.startswith("sklearn") or getattr(model, "loss", None) != "log_loss":
+        return None
+    return "softmax" if len(model.classes_) > 2 else "logistic"
 
 
 def _log_link(model: Any) -> bool:
