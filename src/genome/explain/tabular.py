@@ -240,13 +240,20 @@ class TabularExplainer:
         self.output_ = "margin" if self.classifier_ else "value"
 
     def _fit_permutation(self, shap: Any, model: Any, data: np.ndarray | None, method: str | None) -> None:
+        name = method or ("predict_proba" if self.classifier_ else "predict")
+        if not callable(getattr(model, name, None)):  # a bare PyTorch module, say: a background would not help
+            raise InvalidInput(
+                f"{type(model).__name__} has no {name} method for the model-agnostic Permutation explainer to call "
+                "on rows of numbers: save an object whose predict(X) takes them, or name the method with "
+                "GenomeEstimator(estimator_predict=...); a CNN is explained from images (modality='image')",
+                field="estimator_predict",
+            )
         if data is None:
             raise InvalidInput(
                 f"{type(model).__name__} is explained by the model-agnostic Permutation explainer, which needs "
                 "a background sample: call genome_model.explainer.sampleExplanations(X) before saving",
                 field="background",
             )
-        name = method or ("predict_proba" if self.classifier_ else "predict")
         self.predict_ = getattr(model, name)
         summary = data if len(data) <= self.background_size else shap.kmeans(data, self.background_size).data
         masker = shap.maskers.Independent(summary, max_samples=len(summary))

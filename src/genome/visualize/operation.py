@@ -18,9 +18,11 @@ __all__ = ["visualize"]
 def _fit(loaded: LoadedVersion, max_nodes: int) -> ModelVisualizer:
     meta = loaded.meta
     if meta.inputModality != "tabular":
+        article = "an" if meta.inputModality[:1] in "aeiou" else "a"
         raise InvalidInput(
-            f"{meta.canonicalName} is a {meta.inputModality} model; visualizations show tabular models "
-            "(trees, ensembles, linear models)",
+            f"{meta.canonicalName} ({loaded.manifest.get('modelClass', 'a model')}) is {article} "
+            f"{meta.inputModality} model; visualizations show tabular models (trees, ensembles, linear models): "
+            f"explain its predictions instead (POST /routing/explain)",
             field="canonicalName",
         )
     fields = loaded.fields
