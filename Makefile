@@ -25,13 +25,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# torch 2.13.0 is pinned first so pip takes the CPU build, not a multi-GB CUDA one.
+TORCH_CPU := "torch==2.13.0"
+
+# The server explains every seed example out of the box: the explainers and the CPU builds of torch, Keras,
+# XGBoost and LightGBM (the "server" extra), about 1 GB installed, most of it torch.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[explain]"
+	$(BIN)/pip install --quiet $(TORCH_CPU)
+	$(BIN)/pip install --quiet -e ".[server]"
 	touch $@
 
-# torch 2.13.0 is pinned first so pip takes the CPU build, not a multi-GB CUDA one.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet $(TORCH_CPU)
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(VENV)/.installed $@
 

@@ -1,6 +1,7 @@
 """The seed's image example: Keras' MobileNetV2 with its ``preprocess_input``, stored and explained with Grad-CAM.
 
-Run a server first (``make run``; image models need ``pip install -e ".[keras]"``), then:
+Run a server first (``make run``, which installs Keras and torch's CPU build; a server installed by hand needs
+``pip install "genome[keras]"``), then:
 ``.venv/bin/python examples/mobilenet_image.py [--image photo.jpg] [--heatmap heatmap.png]``.
 Uses the ImageNet weights when they can be downloaded (or are cached) and falls back otherwise, saying so, to the same
 architecture with untrained weights: the explanation then shows the mechanics, not what ImageNet taught the model.

@@ -2,7 +2,8 @@
 
     GenomeError
     ├── InvalidInput (400, also a ValueError)
-    │   └── PayloadTooLarge (413)
+    │   ├── PayloadTooLarge (413)
+    │   └── MissingDependency (400, also an ImportError: an optional library is not installed; names the pip extra)
     ├── Unauthenticated (401)
     ├── PermissionDenied (403)
     ├── NotFound (404, also a LookupError)
@@ -29,6 +30,7 @@ __all__ = [
     "GenomeError",
     "InvalidInput",
     "InvalidSetting",
+    "MissingDependency",
     "NotFitted",
     "NotFound",
     "PayloadTooLarge",
@@ -61,6 +63,12 @@ class InvalidInput(GenomeError, ValueError):
 
 class PayloadTooLarge(InvalidInput):
     status = 413
+
+
+class MissingDependency(InvalidInput, ImportError):
+    """A model, explainer or reader needs an optional library that is not installed where it runs; the message
+    names the pip extra that installs it (``genome.extras``). A 400: the stored version is sound, and the answer
+    says what would make it servable."""
 
 
 class Unauthenticated(GenomeError):
@@ -116,6 +124,7 @@ _BY_NAME: dict[str, type[GenomeError]] = {
     for cls in (
         InvalidInput,
         PayloadTooLarge,
+        MissingDependency,
         Unauthenticated,
         PermissionDenied,
         NotFound,

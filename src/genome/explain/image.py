@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from genome.errors import InvalidInput, NotFitted, PayloadTooLarge
+from genome.extras import require
 
 __all__ = ["MAX_IMAGE_PIXELS", "ImageExplainer", "ImageExplanation", "decode_image", "encode_png"]
 
@@ -31,11 +32,7 @@ _LUT = (_LUT * 255).round().astype(np.uint8)
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("image explanations need torch: pip install 'genome[torch]'") from exc
-    return torch
+    return require("torch", "explaining an image")
 
 
 def decode_image(data: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from genome.errors import InvalidInput, NotFitted, PayloadTooLarge
+from genome.extras import require
 
 __all__ = ["TEXT_BUDGET", "TextExplainer", "TextExplanation", "check_text_budget"]
 
@@ -25,11 +26,7 @@ _TOKENIZE_DIVISOR = 4  # LIME holds the tokens in a fixed-width array: tokens x 
 
 
 def _lime_text() -> Any:
-    try:
-        from lime import lime_text
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("text explanations need lime: pip install 'genome[explain]'") from exc
-    return lime_text
+    return require("lime.lime_text", "explaining a text")
 
 
 def _text_cost(text: str) -> tuple[int, int, int]:

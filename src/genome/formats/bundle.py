@@ -38,6 +38,7 @@ import cloudpickle
 import numpy as np
 
 from genome.errors import InvalidInput, PayloadTooLarge
+from genome.extras import missing
 from genome.formats.archive import ZipLimits, check_member_name, open_checked, read_member, verify_members
 from genome.formats.describe import describe
 from genome.formats.registry import ModelFormat, WeightsFormat, class_path, format_for, format_named
@@ -374,11 +375,14 @@ def unpack(
     if untrusted and not trust:
         raise UntrustedContent(untrusted)
     with extracted(data) as (folder, manifest):
-        if into is not None and weights is not None:
-            model = weights.load_weights(folder, manifest["modelClass"], into)
-        else:
-            model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
-        fields = unpack_fields(folder, manifest, trust=trust)
+        try:
+            if into is not None and weights is not None:
+                model = weights.load_weights(folder, manifest["modelClass"], into)
+            else:
+                model = fmt.load(folder, manifest["modelFile"], manifest["modelClass"], trust=trust)
+            fields = unpack_fields(folder, manifest, trust=trust)
+        except ImportError as exc:  # a library a pickle names (a LightGBM wrapper's, say) is not installed
+            raise missing(exc, f"loading this model ({manifest['modelClass']})") from exc
     return model, fields, manifest
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import cloudpickle
 
 from genome.errors import InvalidInput
+from genome.extras import require
 from genome.formats.archive import ZipLimits, open_checked, read_member, verify_members
 from genome.formats.trust import UntrustedContent, trusted_loads, untrusted_globals
 
@@ -99,13 +100,6 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
-def _require(module: str, extra: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"loading this model needs {module}: pip install 'genome[{extra}]'") from exc
-
-
 class _Keras:
     """Keras 3 native ``.keras`` archives (the torch backend is the one installed with Genome)."""
 
@@ -132,7 +126,7 @@ class _Keras:
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         # Keras picks its backend once, at import; models saved from the torch backend load on it.
         os.environ.setdefault("KERAS_BACKEND", "torch")
-        keras = _require("keras", "keras")
+        keras = require("keras", f"loading this Keras model ({model_class})")
         # Safe mode refuses Lambda layers, whose code travels as bytecode.
         return keras.saving.load_model(folder / file_name, safe_mode=not trust)
 
@@ -174,7 +168,7 @@ class _Torch:
         return "model.pt"
 
     def load_weights(self, folder: Path, model_class: str, into: Any) -> Any:
-        torch = _require("torch", "torch")
+        torch = require("torch", f"loading the weights of this PyTorch model ({model_class})")
         if not isinstance(into, torch.nn.Module):
             raise InvalidInput(
                 f"into= must be a torch.nn.Module to receive the weights of a {model_class}", field="into"
@@ -206,7 +200,7 @@ class _Torch:
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         if not trust:
             raise UntrustedContent([f"a whole PyTorch module ({model_class})"])
-        torch = _require("torch", "torch")
+        torch = require("torch", f"loading this PyTorch model ({model_class})")
         return torch.load(folder / file_name, map_location="cpu", weights_only=False)
 
 
@@ -248,7 +242,7 @@ class _XGBoost:
         return set()
 
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
-        _require("xgboost", "xgboost")
+        require("xgboost", f"loading this XGBoost model ({model_class})")
         cls = _import_class(model_class, self._CLASSES)
         params_file = folder / self._PARAMS
         params = json.loads(params_file.read_text()) if params_file.is_file() else {}
@@ -275,7 +269,7 @@ class _LightGBMBooster:
         return set()
 
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
-        lightgbm = _require("lightgbm", "lightgbm")
+        lightgbm = require("lightgbm", f"loading this LightGBM model ({model_class})")
         return lightgbm.Booster(model_file=str(folder / file_name))
 
 
@@ -316,7 +310,7 @@ class _SparkML:
 
     def load(self, folder: Path, file_name: str, model_class: str, *, trust: bool = False) -> Any:
         _check_class(model_class, self.CLASSES)
-        _require("pyspark", "spark")
+        require("pyspark", f"loading this Spark ML model ({model_class}) as a Spark object")
         from pyspark.errors import PySparkRuntimeError
         from pyspark.sql import SparkSession
 

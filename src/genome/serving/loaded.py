@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from genome.errors import InvalidInput
+from genome.errors import InvalidInput, MissingDependency
 from genome.formats.bundle import extracted, unpack, unpack_fields
 from genome.formats.registry import SPARK_FORMAT
 from genome.formats.trust import UntrustedContent
@@ -78,4 +78,6 @@ def load_version(data: bytes, meta: VersionMeta, *, trust: bool = False) -> Load
             model = read_saved(folder / manifest["modelFile"], manifest["modelClass"], fields.get("feature_names"))
     except UntrustedContent as exc:
         raise UntrustedContent(exc.names, where=meta.describe()) from None
+    except MissingDependency as exc:  # a library the model needs (XGBoost, say) is not installed
+        raise MissingDependency(f"{meta.describe()}: {exc.message}") from exc
     return LoadedVersion(meta, model, fields, manifest)

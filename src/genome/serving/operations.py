@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genome.errors import InvalidInput
+from genome.extras import missing
 from genome.serving.loaded import LoadedVersion
 
 __all__ = ["OPERATIONS", "run"]
@@ -33,5 +34,10 @@ def _operation(name: str) -> Operation:
 
 
 def run(loaded: LoadedVersion, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run the operation ``name`` on ``loaded``."""
-    return _operation(name)(loaded, params)
+    """Run the operation ``name`` on ``loaded``; a library it needs that is not installed is a
+    ``MissingDependency`` naming the extra to install."""
+    operation = _operation(name)
+    try:
+        return operation(loaded, params)
+    except ImportError as exc:
+        raise missing(exc, f"{name} of {loaded.meta.describe()}") from exc

@@ -28,7 +28,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from genome.errors import GenomeError, InvalidInput, NotFitted, NotFound, PayloadTooLarge, TimedOut, Unavailable
+from genome.errors import (
+    GenomeError,
+    InvalidInput,
+    MissingDependency,
+    NotFitted,
+    NotFound,
+    PayloadTooLarge,
+    TimedOut,
+    Unavailable,
+)
 from genome.sandbox import Confinement, confined_argv
 from genome.serving.loaded import VersionMeta
 from genome.serving.protocol import WorkerGone, WorkerTimeout, decode, encode, read_frame, write_frame
@@ -54,7 +63,7 @@ _START = 120.0  # seconds a worker may take to start (Python and its imports), a
 _MAX_MESSAGE_CHARS = 4000
 # The errors a worker may report as themselves; anything else it says becomes an IsolatedFailure.
 _RELAYED: Mapping[str, type[GenomeError]] = {
-    cls.__name__: cls for cls in (InvalidInput, PayloadTooLarge, NotFound, NotFitted)
+    cls.__name__: cls for cls in (InvalidInput, PayloadTooLarge, MissingDependency, NotFound, NotFitted)
 } | {"UntrustedContent": InvalidInput}
 # Variables a worker's Python may need; nothing else of the server's environment reaches it.
 _PASSED = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

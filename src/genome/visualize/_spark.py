@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from genome.errors import InvalidInput
+from genome.extras import require
 from genome.visualize.forest import Forest, LinearModel
 from genome.visualize.graph import TreeGraph
 
@@ -35,11 +36,7 @@ _LINEAR = ("LinearRegressionModel", "LogisticRegressionModel")
 
 
 def _parquet() -> Any:
-    try:
-        import pyarrow.parquet
-    except ImportError as exc:
-        raise ImportError("reading a Spark ML model needs pyarrow: pip install 'genome[spark]'") from exc
-    return pyarrow.parquet
+    return require("pyarrow.parquet", "reading a saved Spark ML model")
 
 
 def _read_metadata(folder: Path) -> dict[str, Any]:

@@ -78,6 +78,11 @@ def render_linear(view: dict[str, Any]) -> str:
     y = _MARGIN + 24
     body.append(_text(_MARGIN, y - 10, title, size=15, anchor="start", bold=True))
     y += _key(body, y, link)
+    if steps := view.get("pipeline"):  # coefficients and values are in the space the transforms produce
+        chain = " → ".join(str(step.get("name")) for step in steps)
+        note = f"A pipeline ({chain}): features and values as its transforms give them to the model"
+        body.append(_text(_MARGIN, y + 10, note, size=11, anchor="start", fill=_MUTED, width=_WIDTH - 2 * _MARGIN))
+        y += 18
     if len(shown) < len(coefficients):
         note = f"{len(shown)} of {len(coefficients)} outputs drawn" + (
             " (those of the highest scores)" if scores else ""
