@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_iris, make_classification
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import (
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+    RidgeClassifier,
+    SGDClassifier,
+)
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from genome.modelstore.estimator import GenomeEstimator
 from genome.server.app import API_PREFIX
@@ -177,6 +187,52 @@ def test_three_class_logistic_regression_draws_every_class(server: LiveServer) -
     assert sum(panel["probability"] for panel in outputs.values()) == pytest.approx(1.0)
     svg = server.store().visualize_svg(record[0], id=model_id)
     assert f"The model predicts {classes[int(model.predict(record)[0])]}" in svg
+
+
+SCALED_IRIS = StandardScaler().fit_transform(IRIS.data)
+BINARY = make_classification(n_samples=200, n_features=5, n_informative=3, random_state=0)
+OTHER_LINEAR = {  # model, its rows, and the link its drawing states
+    "ridge": (lambda: Ridge(alpha=0.5), DIABETES.data, DIABETES.target, "identity"),
+    "lasso": (lambda: Lasso(alpha=0.1), DIABETES.data, DIABETES.target, "identity"),
+    "ridge-two-targets": (lambda: Ridge(), DIABETES.data, np.c_[DIABETES.target, DIABETES.target % 7], "identity"),
+    "poisson": (lambda: PoissonRegressor(), DIABETES.data, DIABETES.target, "log"),
+    "sgd-log-loss": (
+        lambda: SGDClassifier(loss="log_loss", random_state=0),
+        SCALED_IRIS,
+        IRIS.target,
+        "logistic-ovr",
+    ),
+    "ridge-classifier": (lambda: RidgeClassifier(), IRIS.data, IRIS.target, "identity"),
+    "linear-svc": (lambda: LinearSVC(), *BINARY, "identity"),
+}
+
+
+@pytest.mark.parametrize("kind", OTHER_LINEAR)
+def test_every_other_linear_kind_ends_at_its_own_score(server: LiveServer, kind: str) -> None:
+    """Whatever linear model the visualizer reads is drawn, each output's waterfall ending at the model's own score
+    (decision_function for classifiers, predict, or log(predict) for a log link) and probability (predict_proba)."""
+    make, X, y, link = OTHER_LINEAR[kind]
+    model = make().fit(X, y)
+    names = [f"x{i}" for i in range(X.shape[1])]
+    model_id = _save(server, model, f"/other/{kind}", feature_names=names)
+    one = X[3:4]
+    if hasattr(model, "decision_function"):
+        scores = np.atleast_2d(model.decision_function(one))[0]
+    else:
+        predicted = np.atleast_2d(model.predict(one))[0]
+        scores = np.log(predicted) if link == "log" else predicted
+    probabilities = model.predict_proba(one)[0] if link != "identity" and link != "log" else None
+    root = _drawing(server, model_id, one[0].tolist())
+    outputs = list(_outputs(root).values())
+    assert len(outputs) == len(scores) and link in {"identity", "log", "logistic-ovr"}
+    coefficients = np.atleast_2d(model.coef_)
+    intercepts = np.broadcast_to(model.intercept_, len(scores))
+    for k, panel in enumerate(outputs):
+        _check_coefficients(panel, names, coefficients[k], float(intercepts[k]))
+        _check_waterfall(panel, float(scores[k]), None if probabilities is None else float(probabilities[k]))
+        if link == "log":  # the caption gives the prediction: exp(score)
+            shown = format_number(float(model.predict(one)[0]))
+            assert any(f"prediction exp(score) = {shown}" in text for text in panel["texts"])
 
 
 def test_spark_linear_models_are_drawn_from_their_saved_coefficients(server: LiveServer, spark: Any) -> None:

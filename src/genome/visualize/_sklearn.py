@@ -138,7 +138,15 @@ def _link(model: Any, outputs: int) -> str:
     name = type(model).__name__
     probabilistic = name.startswith("LogisticRegression") or getattr(model, "loss", None) == "log_loss"
     if hasattr(model, "classes_"):
-        return ("logistic" if outputs == 1 else "softmax") if probabilistic else "identity"
+        # one-vs-rest: SGD's log loss, and logistic regression fit per class (liblinear, or multi_class="ovr" before
+        # scikit-learn 1.7) normalize each class's logistic; a multinomial one takes the softmax
+        ovr = not name.startswith("LogisticRegression") or "ovr" in (
+            getattr(model, "multi_class", None),
+            "ovr" if getattr(model, "solver", None) == "liblinear" else None,
+        )
+        if not probabilistic:
+            return "identity"
+        return "logistic" if outputs == 1 else "logistic-ovr" if ovr else "softmax"
     tweedie_log = name == "TweedieRegressor" and (model.link == "log" or (model.link == "auto" and model.power > 0))
     return "log" if name in _LOG_LINK or tweedie_log else "identity"
 

@@ -73,7 +73,8 @@ class LinearModel:
     outputs: list[Any]
     feature_names: list[str] | None = None
     classes: list[Any] | None = None
-    link: Literal["identity", "logistic", "softmax", "log"] = "identity"
+    # how scores become predictions; "logistic-ovr": each class's logistic, normalized to sum to 1 (one-vs-rest)
+    link: Literal["identity", "logistic", "logistic-ovr", "softmax", "log"] = "identity"
 
     @property
     def n_features(self) -> int:

@@ -44,7 +44,12 @@ _TOP_COEFFICIENTS = 20  # per output; the rest are counted in a line
 _TOP_CONTRIBUTIONS = 12  # per waterfall; the rest are summed into one row, so the waterfall still ends at the score
 _MAX_OUTPUTS = 10
 _PROBABILITIES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
-_SCORE_AXIS = {"logistic": "score (log-odds)", "softmax": "class score", "log": "score (log of the prediction)"}
+_SCORE_AXIS = {
+    "logistic": "score (log-odds)",
+    "logistic-ovr": "score (log-odds against the rest)",
+    "softmax": "class score",
+    "log": "score (log of the prediction)",
+}
 
 
 def render_linear(view: dict[str, Any]) -> str:
@@ -237,11 +242,12 @@ class _Output:
     def _caption(self, score: float, probability: float | None, scores: list[float] | None) -> str:
         if self.link == "logistic" and probability is not None:
             return f"Score {format_number(score)} → probability of {self.name}: {format_number(probability)}"
-        if self.link == "softmax" and probability is not None:
+        if self.link in ("softmax", "logistic-ovr") and probability is not None:
             count = len(scores or [])
+            how = "softmax over" if self.link == "softmax" else "each class's logistic, normalized over"
             return (
                 f"Score {format_number(score)} → probability of {self.name}: {format_number(probability)} "
-                f"(softmax over the {count} class scores)"
+                f"({how} the {count} class scores)"
             )
         if self.link == "log":
             return f"Score {format_number(score)} → prediction exp(score) = {format_number(math.exp(score))}"
@@ -311,6 +317,7 @@ def _link_words(link: str) -> str:
         "identity": "The score is the prediction.",
         "logistic": "A probability is the logistic function of the score.",
         "softmax": "Probabilities are the softmax of the class scores.",
+        "logistic-ovr": "Probabilities are each class's logistic, normalized to sum to 1.",
         "log": "The prediction is exp(score).",
     }.get(link, "")
 
@@ -415,11 +422,18 @@ def _shown_outputs(count: int, scores: list[float] | None) -> list[int]:
 
 def _probability(link: str, index: int, score: float, scores: list[float] | None) -> float | None:
     if link == "logistic":
-        return 1 / (1 + math.exp(-score)) if score > -700 else 0.0
+        return _logistic(score)
     if link == "softmax" and scores:
         top = max(scores)
         return math.exp(scores[index] - top) / math.fsum(math.exp(s - top) for s in scores)
+    if link == "logistic-ovr" and scores:
+        shares = [_logistic(s) for s in scores]
+        return shares[index] / math.fsum(shares) if math.fsum(shares) > 0 else 1 / len(shares)
     return None
+
+
+def _logistic(score: float) -> float:
+    return 1 / (1 + math.exp(-score)) if score > -700 else 0.0
 
 
 def _finite(weights: dict[str, Any]) -> dict[str, float]:

@@ -139,7 +139,10 @@ class TreeVisualizationRead(_ViewHead):
 
 class LinearVisualizationRead(_ViewHead):
     kind: Literal["linear"]
-    link: Literal["identity", "logistic", "softmax", "log"]
+    link: Literal["identity", "logistic", "logistic-ovr", "softmax", "log"] = Field(
+        description="How scores become predictions: as they are, the logistic of the one score, the softmax of the "
+        "class scores, each class's logistic normalized to sum to 1 (one-vs-rest), or exp (log-linked models)."
+    )
     outputs: list[Any]
     coefficients: list[dict[str, Any]] = Field(description="Per output (class): intercept and weights by feature.")
     record: dict[str, Any] | None = Field(description="The record's score per output and each feature's part in it.")
