@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint bench clean
+.PHONY: run test install install-test lint bench clean images example-images docker-ready
 
 run: install
 	$(BIN)/genome serve
@@ -53,6 +53,27 @@ bench: install-test
 	$(BIN)/python benchmarks/explain_bench.py --offline
 	$(BIN)/python benchmarks/sequencer_bench.py
 	$(BIN)/python benchmarks/visualize_bench.py
+
+# Container images (README, "Running on more than one machine"): the server and the steps' base image, then the
+# seed's example step images on that base. They need a running Docker engine (DOCKER=podman works too); CI builds
+# none. The images install what `make run` installs: the same extras and torch pin.
+DOCKER ?= docker
+IMAGE_TAG ?= local
+
+images: docker-ready
+	$(DOCKER) build --build-arg TORCH=$(TORCH_CPU) -f deploy/Dockerfile -t genome-server:$(IMAGE_TAG) .
+	$(DOCKER) build -f deploy/step.Dockerfile -t genome-step:$(IMAGE_TAG) .
+
+example-images: docker-ready
+	$(DOCKER) build -f deploy/step.Dockerfile -t genome-step:$(IMAGE_TAG) .
+	$(DOCKER) build --build-arg BASE=genome-step:$(IMAGE_TAG) -f examples/images/housing.Dockerfile -t housing-ca-forest-model:local.1 .
+	$(DOCKER) build --build-arg BASE=genome-step:$(IMAGE_TAG) -f examples/images/text.Dockerfile -t newsgroups-text-model:local.1 .
+	$(DOCKER) build --build-arg BASE=genome-step:$(IMAGE_TAG) --build-arg TORCH=$(TORCH_CPU) -f examples/images/image.Dockerfile -t mobilenet-image-model:local.1 .
+	$(DOCKER) build --build-arg BASE=genome-step:$(IMAGE_TAG) --build-arg TORCH=$(TORCH_CPU) -f examples/images/ensemble.Dockerfile -t ensemble-training:local.3 .
+
+docker-ready:
+	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS) needs docker (or DOCKER=podman), which is not installed" >&2; exit 1; }
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS) needs docker, whose engine does not answer ($(DOCKER) info failed)" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
