@@ -18,6 +18,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from genome.visualize.colours import RDBU, colour, sign_shade
+
 __all__ = [
     "STEP_STATES",
     "Contribution",
@@ -32,47 +34,11 @@ __all__ = [
     "waterfall",
 ]
 
-# ColorBrewer RdBu (11 classes), from strong blue (-1) through white (0) to strong red (+1).
-_RDBU = (
-    "#053061",
-    "#2166ac",
-    "#4393c3",
-    "#92c5de",
-    "#d1e5f0",
-    "#f7f7f7",
-    "#fddbc7",
-    "#f4a582",
-    "#d6604d",
-    "#b2182b",
-    "#67001f",
-)
 _WIDTH = 760
 _ROW = 24
 _LABEL = 230  # room for a feature's name and value on the left
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _ids = itertools.count(1)
-
-
-def _hex(value: str) -> tuple[int, int, int]:
-    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
-
-
-def colour(value: float, limit: float) -> str:
-    """The RdBu colour of ``value`` on a scale from ``-limit`` (blue) to ``+limit`` (red), interpolated."""
-    if not limit or not math.isfinite(value):
-        return _RDBU[5]
-    position = (max(-1.0, min(1.0, value / limit)) + 1) / 2 * (len(_RDBU) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(_RDBU) - 1)
-    share = position - low
-    mixed = [round(a + (b - a) * share) for a, b in zip(_hex(_RDBU[low]), _hex(_RDBU[high]), strict=True)]
-    return "#{:02x}{:02x}{:02x}".format(*mixed)
-
-
-def _bar_colour(value: float, limit: float) -> str:
-    """A bar's colour: its sign always visible (a third of the way into the scale at least), its size in the shade."""
-    share = abs(value) / limit if limit else 0.0
-    return colour(math.copysign(0.35 + 0.65 * share, value), 1.0)
 
 
 def _fmt(value: float) -> str:
@@ -163,7 +129,7 @@ def bars(items: Sequence[tuple[str, float]], *, title: str, unit: str, top: int 
             f'<g class="bar"><title>{escape(name)}: {_fmt(value)}</title>'
             f'<text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end">{escape(_cut(name, 34))}</text>'
             f'<rect x="{min(x0, x1):.1f}" y="{y + 3}" width="{abs(x1 - x0):.1f}" height="{_ROW - 6}" '
-            f'fill="{_RDBU[2]}"/><text x="{max(x0, x1) + 4:.1f}" y="{y + 15}">{_fmt(value)}</text></g>'
+            f'fill="{RDBU[2]}"/><text x="{max(x0, x1) + 4:.1f}" y="{y + 15}">{_fmt(value)}</text></g>'
         )
     body += _axis(scale, 10 + len(shown) * _ROW + 4, unit)
     described = "; ".join(f"{name} {_fmt(value)}" for name, value in shown)
@@ -229,7 +195,7 @@ def waterfall(
             f"<title>{escape(label)} {direction} the output by {_fmt(abs(shap))}</title>"
             f'<text x="{_LABEL - 8}" y="{y + 15}" text-anchor="end">{escape(_cut(label, 34))}</text>'
             f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{_ROW - 6}" '
-            f'fill="{_bar_colour(shap, limit)}" stroke="{colour(shap, limit * 0.5)}"/>'
+            f'fill="{sign_shade(shap, limit)}" stroke="{colour(shap, limit * 0.5)}"/>'
             f'<text x="{x1 + 4:.1f}" y="{y + 15}">{_signed(shap)}</text></g>'
         )
     y = 10 + (len(rows) + 1) * _ROW
@@ -317,11 +283,11 @@ def beeswarm(
 def _gradient_legend(x: float, y: float, low: str, high: str) -> list[str]:
     steps = [
         f'<rect x="{x + 60 + index * 10}" y="{y - 9}" width="10" height="10" fill="{shade}"/>'
-        for index, shade in enumerate(_RDBU)
+        for index, shade in enumerate(RDBU)
     ]
     return [
         f'<g class="legend"><text x="{x + 56}" y="{y}" text-anchor="end">{escape(low)}</text>{"".join(steps)}'
-        f'<text x="{x + 64 + len(_RDBU) * 10}" y="{y}">{escape(high)}</text></g>'
+        f'<text x="{x + 64 + len(RDBU) * 10}" y="{y}">{escape(high)}</text></g>'
     ]
 
 

@@ -15,25 +15,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from genome.visualize.colours import colour, sign_shade
 from genome.visualize.graph import format_number
 from genome.visualize.svg import PATH_COLOUR, _escape, _n, _text
 
 __all__ = ["render_linear"]
 
-# ColorBrewer RdBu (11 classes), from strong blue (lowers the score) through white to strong red (raises it)
-_RDBU = (
-    "#053061",
-    "#2166ac",
-    "#4393c3",
-    "#92c5de",
-    "#d1e5f0",
-    "#f7f7f7",
-    "#fddbc7",
-    "#f4a582",
-    "#d6604d",
-    "#b2182b",
-    "#67001f",
-)
 _INK, _MUTED, _RULE = "#222222", "#666666", "#B4B4B4"
 _FONT = "Helvetica, Arial, sans-serif"
 _WIDTH, _MARGIN, _ROW = 760.0, 16.0, 20.0
@@ -295,7 +282,7 @@ def _coefficient(name: str, weight: float, y: float, scale: _Linear, limit: floa
 def _bar(x: float, y: float, width: float, height: float, value: float, limit: float) -> str:
     return (
         f'<rect class="bar {"positive" if value >= 0 else "negative"}" x="{_n(x)}" y="{_n(y)}" width="{_n(width)}" '
-        f'height="{_n(height)}" fill="{_shade(value, limit)}" stroke="{_colour(value, limit * 0.5)}"/>'
+        f'height="{_n(height)}" fill="{sign_shade(value, limit)}" stroke="{colour(value, limit * 0.5)}"/>'
     )
 
 
@@ -304,7 +291,7 @@ def _key(body: list[str], y: float, link: str) -> float:
     x = _MARGIN
     for value, words in ((1.0, "raises the score (+)"), (-1.0, "lowers the score (-)")):
         body.append(
-            f'<rect class="swatch" x="{_n(x)}" y="{_n(y + 2)}" width="10" height="10" fill="{_shade(value, 1.0)}"/>'
+            f'<rect class="swatch" x="{_n(x)}" y="{_n(y + 2)}" width="10" height="10" fill="{sign_shade(value, 1.0)}"/>'
         )
         body.append(_text(x + 14, y + 11, words, size=11, anchor="start"))
         x += 14 + len(words) * 11 * _CHAR + 18
@@ -357,28 +344,6 @@ def _dash(x: float, top: float, bottom: float) -> str:
     return (
         f'<line x1="{_n(x)}" y1="{_n(top)}" x2="{_n(x)}" y2="{_n(bottom)}" stroke="{_MUTED}" stroke-dasharray="3,3"/>'
     )
-
-
-def _hex(value: str) -> tuple[int, int, int]:
-    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
-
-
-def _colour(value: float, limit: float) -> str:
-    """The RdBu colour of ``value`` on a scale from ``-limit`` (blue) to ``+limit`` (red), interpolated."""
-    if not limit or not math.isfinite(value):
-        return _RDBU[5]
-    position = (max(-1.0, min(1.0, value / limit)) + 1) / 2 * (len(_RDBU) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(_RDBU) - 1)
-    share = position - low
-    mixed = [round(a + (b - a) * share) for a, b in zip(_hex(_RDBU[low]), _hex(_RDBU[high]), strict=True)]
-    return "#{:02x}{:02x}{:02x}".format(*mixed)
-
-
-def _shade(value: float, limit: float) -> str:
-    """A bar's fill: its sign always visible (a third of the way into the scale at least), its size in the shade."""
-    share = min(abs(value) / limit, 1.0) if limit else 0.0
-    return _colour(math.copysign(0.35 + 0.65 * share, value), 1.0)
 
 
 def _heading(view: dict[str, Any], name: str, outputs: int) -> str:
