@@ -157,6 +157,10 @@ def test_a_small_view_has_one_group_per_node_with_its_kind_and_the_path(small) -
     assert "→ setosa" in texts and "≤ 0.5" in texts and "> 0.5" in texts
     assert texts[-1] == "Prediction: → setosa"
     assert {"setosa", "versicolor", "virginica"} <= set(texts)  # the legend
+    # What a screen reader says: the drawing's size, the path and the prediction.
+    assert root.get("role") == "img"
+    description = root.find(f"{SVG}desc").text
+    assert description.startswith("5 nodes drawn, 2 of them leaves. Path: ") and description.endswith("→ setosa")
 
 
 def test_text_is_escaped(small) -> None:

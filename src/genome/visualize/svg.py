@@ -58,6 +58,13 @@ class _Box:
     body: list[str] = field(default_factory=list)  # markup relative to the box's top-left corner
 
 
+def _description(boxes: list[_Box], caption: list[str]) -> str:
+    """What a screen reader says of the drawing: its size, and the record's path and prediction when traced."""
+    leaves = sum(1 for box in boxes if box.node is not None and box.node.get("leaf"))
+    text = f"{len(boxes)} nodes drawn, {leaves} of them leaves."
+    return " ".join([text, *caption])
+
+
 def render_tree(view: dict[str, Any]) -> str:
     """Draw a tree view (the dict ``ModelVisualizer.visualize`` returns for a tree) as a standalone SVG document.
 
@@ -105,9 +112,10 @@ def render_tree(view: dict[str, Any]) -> str:
     height = top - _GAP + 16 + len(caption) * 16 + _MARGIN
     shown = min(1.0, _MAX_WIDTH / width)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{_n(width * shown)}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" role="img" width="{_n(width * shown)}" '
         f'height="{_n(height * shown)}" viewBox="0 0 {_n(width)} {_n(height)}" font-family="{_FONT}">',
         f"<title>{_escape(title)}</title>",
+        f"<desc>{_escape(_description(boxes, caption))}</desc>",
         f'<rect width="{_n(width)}" height="{_n(height)}" fill="white"/>',
         _text(_MARGIN, _MARGIN + 14, title, size=15, anchor="start", bold=True),
         f'<g class="legend" transform="translate({_n(_MARGIN)},{_n(_MARGIN + 26)})">{"".join(legend)}</g>',
