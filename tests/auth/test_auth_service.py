@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -33,6 +35,28 @@ def test_first_start_creates_admin_once(db: Database) -> None:
     assert service.ensure_admin(db, "another-password") is None
     session = service.login(db, "admin", generated, client="1.2.3.4", policy=POLICY)
     assert session.principal.roles == {"*": "admin"}
+
+
+def _start_together(database: Database, together: threading.Barrier) -> str | None:
+    together.wait()
+    return service.ensure_admin(database, None)
+
+
+@pytest.mark.postgres
+def test_replicas_starting_at_once_create_one_admin(fresh_database) -> None:
+    """Replicas on one new PostgreSQL all find no user at once: one creates admin, the others start all the same."""
+    url = fresh_database.url("postgresql")
+    databases = [Database(url) for _ in range(4)]
+    databases[0].migrate()
+    for _ in range(5):
+        with databases[0].write() as session:
+            session.execute(text("delete from users"))
+        together = threading.Barrier(len(databases))
+        with ThreadPoolExecutor(max_workers=len(databases)) as pool:
+            generated = list(pool.map(_start_together, databases, [together] * len(databases)))
+        assert len([password for password in generated if password]) == 1
+    for database in databases:
+        database.dispose()
 
 
 def test_passwords_are_stored_as_argon2id_only(users: Database) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from genome.auth.principal import ROLES, Principal, check_role
@@ -173,15 +174,21 @@ def _keep_a_global_admin(session: Session, username: str, application: str, role
 
 
 def ensure_admin(db: Database, password: str | None) -> str | None:
-    """Create the first user, ``admin``, when there are none; returns its password if one was generated."""
-    with db.write() as session:
-        if session.scalar(select(User.username).limit(1)) is not None:
-            return None
-        generated = None if password else secrets.token_urlsafe(15)
-        user = User(username="admin", password_hash=hash_password(password or generated or ""), created=now_ms())
-        user.roles = [UserRole(application="*", role="admin")]
-        session.add(user)
-        return generated
+    """Create the first user, ``admin``, when there are none; returns its password if one was generated.
+
+    Replicas starting at once on one new database may all find no user: one creates admin, the others find it.
+    """
+    try:
+        with db.write() as session:
+            if session.scalar(select(User.username).limit(1)) is not None:
+                return None
+            generated = None if password else secrets.token_urlsafe(15)
+            user = User(username="admin", password_hash=hash_password(password or generated or ""), created=now_ms())
+            user.roles = [UserRole(application="*", role="admin")]
+            session.add(user)
+            return generated
+    except IntegrityError:  # another replica created admin between our look and our insert
+        return None
 
 
 def authenticate(db: Database, presented: str, *, kinds: tuple[str, ...], csrf: str | None = None) -> Principal:
