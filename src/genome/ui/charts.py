@@ -333,9 +333,10 @@ def history(
     title: str,
     unit: str,
     top: int = 8,
+    marks: bool = True,
 ) -> Markup:
-    """One line per metric across model versions (x: version number), and under them each version's verdict as a
-    mark and a word (passed ✓, failed ✗, error !), linked to its run."""
+    """One line per metric across model versions (x: version number), and under them (``marks``) each version's
+    verdict as a mark and a word (passed ✓, failed ✗, error !), linked to its run."""
     shown = dict(list(series.items())[:top])
     versions = sorted({version for version, _, _ in verdicts})
     if not versions:
@@ -372,9 +373,9 @@ def history(
         )
     axis_y = top_y + plot_h
     body.append(f'<line x1="{left}" x2="{right}" y1="{axis_y}" y2="{axis_y}" stroke="#444"/>')
-    marks = {"passed": ("✓", "#1b7837"), "failed": ("✗", "#b2182b"), "error": ("!", "#8c510a")}
-    for version, status, link in verdicts:
-        glyph, shade = marks.get(status, ("·", "#555"))
+    glyphs = {"passed": ("✓", "#1b7837"), "failed": ("✗", "#b2182b"), "error": ("!", "#8c510a")}
+    for version, status, link in verdicts if marks else ():
+        glyph, shade = glyphs.get(status, ("·", "#555"))
         x = x_of(version)
         body.append(
             f'<a href="{escape(link)}" class="verdict" data-version="{version}" data-status="{escape(status)}">'
@@ -385,9 +386,10 @@ def history(
             f"{escape(status)}</text></a>"
         )
     described = "; ".join(f"v{version} {status}" for version, status, _ in verdicts)
-    return _svg(
-        title, f"{title}. Verdicts: {described}. Lines: {', '.join(shown) or 'no numeric metric'}.", axis_y + 60, body
-    )
+    lines = ", ".join(shown) or "no numeric metric"
+    if not marks:
+        return _svg(title, f"{title}. Lines: {lines}.", axis_y + 24, body)
+    return _svg(title, f"{title}. Verdicts: {described}. Lines: {lines}.", axis_y + 60, body)
 
 
 # A step's state: a colour-blind-safe shade, and an icon and a word, so colour never carries it alone.

@@ -150,7 +150,19 @@ def history_page(
     verdicts = [
         (point.versionNumber, point.run.status, f"/evaluations/runs/{point.run.id}") for point in history.points
     ]
-    chart = charts.history(
-        series, verdicts, title=f"{name} across the versions of {canonicalName}", unit="metric value"
-    )
-    return render(request, "evaluation_history.html", history=history, chart=chart, series=series)
+    # One chart per metric name (a count beside an r2 would flatten it), the verdicts under the last one.
+    by_metric: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for key, points in series.items():
+        by_metric.setdefault(key.rsplit(" · ", 1)[-1], {})[key] = points
+    groups = list(by_metric.items()) or [("", {})]
+    chart_list = [
+        charts.history(
+            lines,
+            verdicts,
+            title=f"{metric or name} across the versions of {canonicalName}",
+            unit=metric or "metric value",
+            marks=index == len(groups) - 1,
+        )
+        for index, (metric, lines) in enumerate(groups)
+    ]
+    return render(request, "evaluation_history.html", history=history, charts=chart_list, series=series)
