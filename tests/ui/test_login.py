@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from live import ADMIN_PASSWORD
@@ -72,3 +73,17 @@ def test_the_seed_address_leads_to_the_ui(ui) -> None:
     ui.goto("/static/index.html", "seed-address-signed-in")
     assert ui.path() == "/"
     assert ui.page.locator("h1").inner_text() == "Model Store"
+
+
+def test_pages_refuse_frames_and_keep_their_address_and_content_to_themselves(live_server) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30) as browser:
+        login = browser.get("/login")
+        assert browser.post("/login", data={"username": "dana", "password": PASSWORD, "next": "/"}).status_code == 303
+        pages = [login, browser.get("/models"), browser.get("/runs/no-such-run")]
+    assert [page.status_code for page in pages] == [200, 200, 404]
+    for page in pages:  # the login form, a signed-in page, an error page
+        assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["referrer-policy"] == "same-origin"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["cache-control"] == "private, no-cache"
