@@ -321,15 +321,13 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-ExpectationKey = tuple[str, str | None, str | None, int, int]
-
-
 def earlier_actuals(
     db: Database, principal: Principal, run_id: str, *, limit: int = 10
-) -> dict[ExpectationKey, list[float | None]]:
+) -> dict[tuple[int, int], list[float | None]]:
     """Each numeric expectation of run ``run_id`` with its actual value in up to ``limit`` earlier runs of the same
-    evaluation on the same model (any version), oldest first, None where a run lacked it. Keyed by the task's
-    (name, segment, prototypeRef, occurrence) and the expectation's place in the task."""
+    evaluation on the same model (any version), oldest first, None where a run lacked it. Keyed by the task's place
+    in the run (as ``get_run`` lists them) and the expectation's place in the task; tasks of earlier runs are matched
+    as ``diff_runs`` matches them."""
     with db.read() as session:
         run = _get_row(session, principal, run_id)
         query = (
@@ -346,8 +344,8 @@ def earlier_actuals(
             .limit(limit)
         )
         earlier = [_keyed(row.tasks) for row in reversed(list(session.scalars(query)))]
-        series: dict[ExpectationKey, list[float | None]] = {}
-        for key, task in _keyed(run.tasks).items():
+        series: dict[tuple[int, int], list[float | None]] = {}
+        for place, (key, task) in enumerate(_keyed(run.tasks).items()):
             for index, expectation in enumerate(task.expectations):
                 if not _number(expectation.get("actual")):
                     continue
@@ -357,7 +355,7 @@ def earlier_actuals(
                     previous = old.expectations[index] if old is not None and index < len(old.expectations) else {}
                     actual = previous.get("actual") if previous.get("var") == expectation.get("var") else None
                     values.append(float(actual) if _number(actual) else None)
-                series[(*key, index)] = values
+                series[(place, index)] = values
         return series
 
 

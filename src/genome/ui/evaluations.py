@@ -4,7 +4,6 @@ principal."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -100,17 +99,13 @@ def run_page(
     )
 
 
-def _earlier(run: Any, series: dict[Any, list[float | None]]) -> list[list[dict[str, Any] | None]]:
+def _earlier(run: Any, series: dict[tuple[int, int], list[float | None]]) -> list[list[dict[str, Any] | None]]:
     """Per task and expectation: the previous run's actual value and a small line of the earlier ones and this."""
-    seen: Counter[tuple[str, str | None, str | None]] = Counter()
     out: list[list[dict[str, Any] | None]] = []
-    for task in run.tasks:
-        identity = (task.name, task.segment, task.prototypeRef)
-        occurrence = seen[identity]
-        seen[identity] += 1
+    for place, task in enumerate(run.tasks):
         rows: list[dict[str, Any] | None] = []
         for index, expectation in enumerate(task.expectations):
-            values = series.get((*identity, occurrence, index))
+            values = series.get((place, index))
             if not values:
                 rows.append(None)
                 continue

@@ -68,7 +68,7 @@ def runs_page(
         page=page,
         statuses=STATUSES,
         back=back,
-        editor=any(role in ("editor", "admin") for role in principal.roles.values()),
+        editor=any(principal.can(application, "editor") for application in principal.roles),
     )
 
 
